@@ -1,0 +1,24 @@
+"""The ``segmint`` command line. Each domain keeps its commands in its own ``cli.py``; this
+module only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+from segmint.imports.cli import import_command
+from segmint.web.cli import demo_command, serve_command
+
+app = typer.Typer(
+    name="segmint",
+    help="Customer segmentation for B2B sales teams: ABC tiers and RFM segments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("import")(import_command)
+app.command("serve")(serve_command)
+app.command("demo")(demo_command)
+
+
+def main() -> None:
+    app()

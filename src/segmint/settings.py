@@ -1,0 +1,87 @@
+"""The one settings model. Every field is read from ``SEGMINT_<NAME>`` and documented in
+``docs/settings.md`` (a test keeps the two in step)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from segmint.errors import ConfigError
+
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("segmint", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Segmint's configuration, from the environment (prefix ``SEGMINT_``) or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="SEGMINT_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="`development` allows the built-in secret key; `production` refuses it.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for the sales store, the metadata database, demo files and "
+        "import reject reports. Default: the platform's user data directory.",
+    )
+    metadata_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database. Default: a SQLite file "
+        "`segmint.sqlite` in the data directory. PostgreSQL in production.",
+    )
+    sales_store: Path | None = Field(
+        default=None,
+        description="Path of the DuckDB sales store. Default: `sales.duckdb` in the data directory.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the web app listens on.")
+    secret_key: str = Field(
+        default=DEFAULT_SECRET_KEY,
+        description="Key that signs session cookies and webhook payloads. Must be set to a "
+        "random value of at least 32 characters outside development.",
+    )
+    duckdb_memory_limit: str = Field(
+        default="2GB",
+        description="Memory DuckDB may use before it spills to disk (e.g. `1GB`). Keeps large "
+        "imports and computations inside a laptop's memory.",
+    )
+    duckdb_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads DuckDB may use. Default: one per core.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.environment != "development":
+            if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+                raise ConfigError(
+                    "SEGMINT_SECRET_KEY must be set to a random value of at least 32 characters "
+                    f"when SEGMINT_ENVIRONMENT={self.environment}"
+                )
+        return self
+
+    @property
+    def sales_store_path(self) -> Path:
+        return self.sales_store or self.data_dir / "sales.duckdb"
+
+    @property
+    def metadata_database_url(self) -> str:
+        return self.metadata_url or f"sqlite:///{self.data_dir / 'segmint.sqlite'}"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.data_dir / "rejects"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data_dir / "demo"
