@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     )
     sales_store: Path | None = Field(
         default=None,
-        description="Path of the DuckDB sales store. Default: `sales.duckdb` in the data directory.",
+        description="Path of the DuckDB sales store. Default: `sales.duckdb` in the data "
+        "directory.",
     )
     host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web app listens on.")
@@ -62,12 +63,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.environment != "development":
-            if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
-                raise ConfigError(
-                    "SEGMINT_SECRET_KEY must be set to a random value of at least 32 characters "
-                    f"when SEGMINT_ENVIRONMENT={self.environment}"
-                )
+        weak = self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32
+        if self.environment != "development" and weak:
+            raise ConfigError(
+                "SEGMINT_SECRET_KEY must be set to a random value of at least 32 characters "
+                f"when SEGMINT_ENVIRONMENT={self.environment}"
+            )
         return self
 
     @property

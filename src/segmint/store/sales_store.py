@@ -52,7 +52,7 @@ class SalesStore:
         self.busy_timeout = busy_timeout
 
     @classmethod
-    def from_settings(cls, settings) -> SalesStore:  # noqa: ANN001 - avoids an import cycle
+    def from_settings(cls, settings) -> SalesStore:
         return cls(
             settings.sales_store_path,
             memory_limit=settings.duckdb_memory_limit,
@@ -140,9 +140,7 @@ class SalesStore:
                 ORDER BY o.org
                 """
             ).fetchall()
-        return [
-            OrgSummary(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows
-        ]
+        return [OrgSummary(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
 
     def table_rows(self, table: str, org: str) -> list[tuple]:
         """All rows of ``table`` for ``org`` in key order (used by tests and exports)."""

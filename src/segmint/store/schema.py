@@ -44,8 +44,13 @@ SALES_LINES = Table(
     key=("document_id", "line_no"),
     columns=(
         Column("document_id", "VARCHAR", True, "Invoice or credit note number."),
-        Column("line_no", "INTEGER", False, "Line within the document; default: the line's "
-               "position among the document's lines in the file."),
+        Column(
+            "line_no",
+            "INTEGER",
+            False,
+            "Line within the document; default: the line's "
+            "position among the document's lines in the file.",
+        ),
         Column("invoice_date", "DATE", True, "Document date."),
         Column("customer_id", "VARCHAR", True, "The organization's own customer ID."),
         Column("net_amount", AMOUNT_TYPE, True, "Net amount; credit notes are negative."),
@@ -65,8 +70,13 @@ CUSTOMERS = Table(
         Column("customer_id", "VARCHAR", True, "The organization's own customer ID."),
         Column("name", "VARCHAR", False, "Customer name."),
         Column("vat_number", "VARCHAR", False, "VAT number as given."),
-        Column("vat_key", "VARCHAR", False, "Normalized, validated VAT number (country prefix, "
-               "no spaces or punctuation); empty when the VAT number is missing or invalid."),
+        Column(
+            "vat_key",
+            "VARCHAR",
+            False,
+            "Normalized, validated VAT number (country prefix, "
+            "no spaces or punctuation); empty when the VAT number is missing or invalid.",
+        ),
         Column("branch", "VARCHAR", False, "Home branch."),
         Column("territory", "VARCHAR", False, "Territory."),
         Column("sales_rep", "VARCHAR", False, "Responsible sales rep."),

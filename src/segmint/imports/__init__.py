@@ -1,0 +1,1 @@
+"""Import of sales lines, customers and products from CSV, Excel and Parquet files."""
