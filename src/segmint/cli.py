@@ -22,3 +22,7 @@ app.command("demo")(demo_command)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m segmint.cli`, used by tests that kill an import
+    main()

@@ -165,15 +165,14 @@ def _stage_csv(
         # guess the delimiter wrong on files whose first rows are odd.
         "sample_size = 20480",
     ]
-    if options.delimiter:
-        args.append(f"delim = {_sql_str(options.delimiter)}")
+    delimiter = options.delimiter or _header_delimiter(csv_path)
+    args.append(f"delim = {_sql_str(delimiter)}")
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM read_csv({', '.join(args)})"
         )
     except duckdb.Error as exc:
         raise ImportFailed(f"{shown.name}: cannot read as CSV ({_first_line(exc)})") from exc
-    delimiter = con.execute("SELECT delimiter FROM _csv_scans LIMIT 1").fetchone()
     # DuckDB may report one line several times (once per field it tried); keep one per line.
     malformed = [
         (int(line), csv_line or "", message)
@@ -185,9 +184,10 @@ def _stage_csv(
     # Each skipped line shifts the data rows after it; count them back in (ASOF join on the
     # number of kept rows before each skipped line) so that row_no is the row in the file.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _skips AS SELECT line - row_number() OVER (ORDER BY line) "
-        "AS kept_before, row_number() OVER (ORDER BY line) AS skipped "
-        "FROM (SELECT DISTINCT line FROM _csv_rejects)"
+        "CREATE OR REPLACE TEMP TABLE _skips AS SELECT kept_before, max(skipped) AS skipped "
+        "FROM (SELECT line - row_number() OVER (ORDER BY line) AS kept_before, "
+        "row_number() OVER (ORDER BY line) AS skipped "
+        "FROM (SELECT DISTINCT line FROM _csv_rejects)) GROUP BY kept_before"
     )
     if malformed:
         con.execute(
@@ -203,8 +203,21 @@ def _stage_csv(
         columns=columns,
         malformed=malformed,
         encoding=encoding,
-        delimiter=delimiter[0] if delimiter else options.delimiter,
+        delimiter=delimiter,
     )
+
+
+def _header_delimiter(path: Path) -> str:
+    """The delimiter is the candidate that occurs most often in the header line.
+
+    The header is the one line every export gets right; DuckDB's sniffer looks at data rows too
+    and can be misled by a few malformed ones at the top of a small file.
+    """
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        header = fh.readline()
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def _has_content(path: Path) -> bool:

@@ -1,0 +1,95 @@
+"""``segmint serve`` and ``segmint demo``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from segmint.errors import SegmintError
+from segmint.settings import Settings
+from segmint.store import SalesStore
+
+HostOption = Annotated[
+    str | None, typer.Option(help="Address to listen on. Default: SEGMINT_HOST or 127.0.0.1.")
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port to listen on. Default: SEGMINT_PORT or 8000.")
+]
+
+
+def _settings(host: str | None, port: int | None) -> Settings:
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    return Settings(**overrides)
+
+
+def _url(settings: Settings) -> str:
+    # A wildcard address is not something a browser can open; point at this machine instead.
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(settings.host, settings.host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _run(settings: Settings) -> None:
+    import uvicorn
+
+    from segmint.web.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+def serve_command(host: HostOption = None, port: PortOption = None) -> None:
+    """Start the web app."""
+    settings = _settings(host, port)
+    Console().print(f"Segmint at [bold]{_url(settings)}[/bold]  (Ctrl-C to stop)")
+    _run(settings)
+
+
+def _load_demo_data(settings: Settings, console: Console) -> None:
+    # Imported here: the demo generator pulls in numpy and is only needed by this command.
+    from segmint.demo.service import load_demo_data
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("Creating demo data", total=1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(task, description=stage, completed=max(0.0, min(1.0, fraction)))
+
+        load_demo_data(settings=settings, progress=progress)
+        bar.update(task, description="Demo data ready", completed=1.0)
+
+
+def demo_command(host: HostOption = None, port: PortOption = None) -> None:
+    """Create the demo data when the sales store is empty, then start the web app."""
+    console = Console()
+    settings = _settings(host, port)
+    store = SalesStore.from_settings(settings)
+    try:
+        if store.is_empty():
+            console.print(f"The sales store {store.path} is empty: creating the demo data.")
+            _load_demo_data(settings, console)
+        else:
+            console.print(f"Using the existing data in {store.path}.")
+        orgs = store.organizations()
+    except SegmintError as exc:
+        Console(stderr=True).print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+    console.print()
+    console.print(f"Open [bold]{_url(settings)}[/bold] in your browser.")
+    console.print("No login is needed yet: Segmint has no user accounts so far.")
+    if orgs:
+        console.print("Organizations: " + ", ".join(o.org for o in orgs))
+    console.print("Press Ctrl-C to stop.", style="dim")
+    sys.stdout.flush()
+    _run(settings)
