@@ -90,5 +90,5 @@ def test_empty_workbook(tmp_path, store):
 def test_not_a_workbook(tmp_path, store):
     path = tmp_path / "fake.xlsx"
     path.write_text("this is not a zip file")
-    with pytest.raises(ImportFailed, match="not a readable .xlsx workbook"):
+    with pytest.raises(ImportFailed, match=r"not a readable \.xlsx workbook"):
         import_file(store=store, org="acme", kind="sales", path=path)

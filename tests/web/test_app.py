@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from starlette.testclient import TestClient
 
 from segmint import __version__
 from segmint.settings import Settings
 from segmint.store import SalesStore
 from segmint.web.app import SECURITY_HEADERS, create_app
-
-from starlette.testclient import TestClient
 
 
 @pytest.fixture

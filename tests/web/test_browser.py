@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import chromium_path
 
 from segmint.settings import Settings
 from segmint.web.app import create_app
+from tests.conftest import chromium_path
 
 pytestmark = pytest.mark.browser
 
