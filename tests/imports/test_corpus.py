@@ -318,3 +318,12 @@ def test_rejects_file_lists_everything(load, tmp_path):
         "2,customer_id,,missing_value,required field is empty,error",
         "2,net_amount,x,not_a_number,not a decimal number,error",
     ]
+
+
+def test_every_reject_code_is_documented():
+    from pathlib import Path
+
+    from segmint.imports.options import REJECT_CODES
+
+    doc = (Path(__file__).parents[2] / "docs" / "data-format.md").read_text()
+    assert {c for c in REJECT_CODES if f"| `{c}` |" in doc} == set(REJECT_CODES)
