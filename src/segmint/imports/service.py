@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from segmint.errors import ImportFailed, StrictImportRejected
 from segmint.imports.options import KIND_TABLES, REJECT_CODES, ImportOptions, Kind
-from segmint.imports.parsing import ColumnSql, column_sql, quote
+from segmint.imports.parsing import NO_ERROR, ColumnSql, column_sql, quote
 from segmint.imports.sources import Staged, staged_source
 from segmint.imports.vat import vat_key
 from segmint.store import SalesStore
@@ -215,9 +215,9 @@ def _import_staged(
     report.rows_read = con.execute("SELECT count(*) FROM _src").fetchone()[0] + len(
         staged.malformed
     )
-    _collect_rejects(con, sqls, staged)
+    _check_rows(con, sqls, auto_line_no=(kind == "sales" and not mapping["line_no"]))
     progress("checking", 0.5)
-    _build_incoming(con, table, sqls, auto_line_no=(kind == "sales" and not mapping["line_no"]))
+    _collect_rejects(con, sqls, staged)
     _reject_duplicates(con, table)
     if kind == "customers":
         _add_vat_keys(con)
@@ -242,32 +242,60 @@ def _import_staged(
     return report
 
 
+def _check_rows(
+    con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], *, auto_line_no: bool
+) -> None:
+    """One pass over the source: typed values of every row plus a flag for rows with a problem."""
+    inner = ", ".join(f"{expr} AS {alias}" for s in sqls for alias, expr in s.inner)
+    values = []
+    for s in sqls:
+        if s.name == "line_no" and auto_line_no:
+            # No line numbers in the file: a line is its position among its document's rows.
+            values.append(
+                f"CAST(row_number() OVER (PARTITION BY {sqls[0].value} ORDER BY row_no) "
+                "AS INTEGER) AS line_no"
+            )
+        else:
+            values.append(f"{s.value} AS {s.name}")
+    checked = [s.error for s in sqls if s.error != NO_ERROR]
+    bad = " OR ".join(f"({e}) IS NOT NULL" for e in checked) or "false"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _incoming AS
+            SELECT row_no, {", ".join(values)}, {bad} AS _bad
+            FROM (SELECT row_no, {inner} FROM _src)"""
+    )
+
+
 def _collect_rejects(con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], staged: Staged) -> None:
+    """Every problem of every flagged row (re-read from the source: rejects are few)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _rejects (row_no BIGINT, column_name VARCHAR, "
         "value VARCHAR, code VARCHAR, message VARCHAR, severity VARCHAR)"
     )
-    checked = [s for s in sqls if s.error != "CAST(NULL AS VARCHAR)"]
-    if checked:
+    if con.execute("SELECT count(*) FROM (SELECT 1 FROM _incoming WHERE _bad LIMIT 1)").fetchone()[
+        0
+    ]:
+        checked = [s for s in sqls if s.error != NO_ERROR]
+        inner = ", ".join(f"{expr} AS {alias}" for s in checked for alias, expr in s.inner)
+        raws = ", ".join(f"left({s.raw}, 200) AS r_{s.name}" for s in checked)
         structs = ", ".join(
-            f"{{'column_name': '{s.name}', 'value': left({s.raw}, 200), 'code': {s.error}}}"
+            f"{{'column_name': '{s.name}', 'value': r_{s.name}, 'code': {s.error}}}"
             for s in checked
         )
-        any_error = " OR ".join(f"({s.error}) IS NOT NULL" for s in checked)
         messages = (
             "CASE e.code "
-            + " ".join(
-                f"WHEN '{code}' THEN '{text.replace(chr(39), chr(39) * 2)}'"
-                for code, text in REJECT_CODES.items()
-            )
+            + " ".join(f"WHEN '{code}' THEN {_lit(text)}" for code, text in REJECT_CODES.items())
             + " END"
         )
         con.execute(
             f"""INSERT INTO _rejects
                 SELECT row_no, e.column_name, e.value, e.code, {messages}, 'error'
-                FROM (SELECT row_no, unnest([{structs}]) AS e FROM _src WHERE {any_error})
+                FROM (SELECT row_no, unnest([{structs}]) AS e
+                      FROM (SELECT row_no, {inner}, {raws} FROM _src
+                            WHERE row_no IN (SELECT row_no FROM _incoming WHERE _bad)))
                 WHERE e.code IS NOT NULL"""
         )
+        con.execute("DELETE FROM _incoming WHERE _bad")
     if staged.malformed:
         con.executemany(
             "INSERT INTO _rejects VALUES (?, '(row)', ?, 'malformed_row', ?, 'error')",
@@ -275,24 +303,8 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], stag
         )
 
 
-def _build_incoming(
-    con: duckdb.DuckDBPyConnection, table: Table, sqls: list[ColumnSql], *, auto_line_no: bool
-) -> None:
-    values = []
-    for s in sqls:
-        if s.name == "line_no" and auto_line_no:
-            # No line numbers in the file: a line is its position among its document's lines.
-            values.append(
-                f"CAST(row_number() OVER (PARTITION BY {sqls[0].value} ORDER BY row_no) "
-                "AS INTEGER) AS line_no"
-            )
-        else:
-            values.append(f"{s.value} AS {s.name}")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _incoming AS
-            SELECT row_no, {", ".join(values)} FROM _src
-            WHERE row_no NOT IN (SELECT row_no FROM _rejects WHERE severity = 'error')"""
-    )
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _key_match(table: Table, left: str, right: str) -> str:
@@ -302,13 +314,18 @@ def _key_match(table: Table, left: str, right: str) -> str:
 def _reject_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     keys = ", ".join(table.key)
     con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS
+            SELECT {keys}, min(row_no) AS first_row FROM _incoming GROUP BY {keys}
+            HAVING count(*) > 1"""
+    )
+    if not con.execute("SELECT count(*) FROM _dup_keys").fetchone()[0]:
+        return
+    con.execute(
         f"""INSERT INTO _rejects
             SELECT i.row_no, '{"+".join(table.key)}', concat_ws(' / ', {keys}), 'duplicate_key',
                    'the same key is on row ' || d.first_row || ' of this file; that row is kept',
                    'error'
-            FROM _incoming i
-            JOIN (SELECT {keys}, min(row_no) AS first_row FROM _incoming GROUP BY {keys}
-                  HAVING count(*) > 1) d USING ({keys})
+            FROM _incoming i JOIN _dup_keys d USING ({keys})
             WHERE i.row_no <> d.first_row"""
     )
     con.execute(
