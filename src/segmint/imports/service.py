@@ -67,6 +67,7 @@ class ImportReport:
     encoding: str | None = None
     delimiter: str | None = None
     decimal_comma: bool = False
+    compare_with_store: bool = False
 
 
 def normalize_header(name: str) -> str:
@@ -219,6 +220,18 @@ def _import_staged(
     progress("checking", 0.5)
     _collect_rejects(con, sqls, staged)
     _reject_duplicates(con, table)
+    # The good rows: a table when they must be compared with stored rows or updated (VAT keys),
+    # otherwise a view the final INSERT reads straight from the source (one write, not two).
+    stored = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {table.name} WHERE org = ? LIMIT 1)", [org]
+    ).fetchone()[0]
+    relation = "TABLE" if stored or kind == "customers" else "VIEW"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP {relation} _incoming AS
+            SELECT * EXCLUDE (_bad) FROM _parsed
+            WHERE row_no NOT IN (SELECT row_no FROM _rejects WHERE severity = 'error')"""
+    )
+    report.compare_with_store = bool(stored)
     if kind == "customers":
         _add_vat_keys(con)
     progress("checking", 0.7)
@@ -260,7 +273,7 @@ def _check_rows(
     checked = [s.error for s in sqls if s.error != NO_ERROR]
     bad = " OR ".join(f"({e}) IS NOT NULL" for e in checked) or "false"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _incoming AS
+        f"""CREATE OR REPLACE TEMP VIEW _parsed AS
             SELECT row_no, {", ".join(values)}, {bad} AS _bad
             FROM (SELECT row_no, {inner} FROM _src)"""
     )
@@ -272,9 +285,8 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], stag
         "CREATE OR REPLACE TEMP TABLE _rejects (row_no BIGINT, column_name VARCHAR, "
         "value VARCHAR, code VARCHAR, message VARCHAR, severity VARCHAR)"
     )
-    if con.execute("SELECT count(*) FROM (SELECT 1 FROM _incoming WHERE _bad LIMIT 1)").fetchone()[
-        0
-    ]:
+    con.execute("CREATE OR REPLACE TEMP TABLE _bad_rows AS SELECT row_no FROM _parsed WHERE _bad")
+    if con.execute("SELECT count(*) FROM _bad_rows").fetchone()[0]:
         checked = [s for s in sqls if s.error != NO_ERROR]
         inner = ", ".join(f"{expr} AS {alias}" for s in checked for alias, expr in s.inner)
         raws = ", ".join(f"left({s.raw}, 200) AS r_{s.name}" for s in checked)
@@ -292,10 +304,9 @@ def _collect_rejects(con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], stag
                 SELECT row_no, e.column_name, e.value, e.code, {messages}, 'error'
                 FROM (SELECT row_no, unnest([{structs}]) AS e
                       FROM (SELECT row_no, {inner}, {raws} FROM _src
-                            WHERE row_no IN (SELECT row_no FROM _incoming WHERE _bad)))
+                            WHERE row_no IN (SELECT row_no FROM _bad_rows)))
                 WHERE e.code IS NOT NULL"""
         )
-        con.execute("DELETE FROM _incoming WHERE _bad")
     if staged.malformed:
         con.executemany(
             "INSERT INTO _rejects VALUES (?, '(row)', ?, 'malformed_row', ?, 'error')",
@@ -312,25 +323,24 @@ def _key_match(table: Table, left: str, right: str) -> str:
 
 
 def _reject_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """A key already on an earlier good row of the file: reject the later rows."""
     keys = ", ".join(table.key)
+    # Only the key columns are parsed here: DuckDB prunes the view's other expressions.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS
-            SELECT {keys}, min(row_no) AS first_row FROM _incoming GROUP BY {keys}
-            HAVING count(*) > 1"""
+            SELECT {keys}, min(row_no) AS first_row FROM _parsed
+            WHERE row_no NOT IN (SELECT row_no FROM _bad_rows)
+            GROUP BY {keys} HAVING count(*) > 1"""
     )
     if not con.execute("SELECT count(*) FROM _dup_keys").fetchone()[0]:
         return
     con.execute(
         f"""INSERT INTO _rejects
-            SELECT i.row_no, '{"+".join(table.key)}', concat_ws(' / ', {keys}), 'duplicate_key',
+            SELECT p.row_no, '{"+".join(table.key)}', concat_ws(' / ', {keys}), 'duplicate_key',
                    'the same key is on row ' || d.first_row || ' of this file; that row is kept',
                    'error'
-            FROM _incoming i JOIN _dup_keys d USING ({keys})
-            WHERE i.row_no <> d.first_row"""
-    )
-    con.execute(
-        "DELETE FROM _incoming WHERE row_no IN "
-        "(SELECT row_no FROM _rejects WHERE code = 'duplicate_key')"
+            FROM _parsed p JOIN _dup_keys d USING ({keys})
+            WHERE p.row_no <> d.first_row AND p.row_no NOT IN (SELECT row_no FROM _bad_rows)"""
     )
 
 
@@ -372,10 +382,7 @@ def _apply(
 ) -> None:
     cols = ", ".join(table.column_names)
     target = table.name
-    has_rows = con.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE org = ? LIMIT 1)", [org]
-    ).fetchone()[0]
-    if has_rows:
+    if report.compare_with_store:
         same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM i.{c}" for c in table.column_names)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _same AS SELECT i.row_no FROM _incoming i
