@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from segmint.analysis.cli import abc_command, rfm_command
 from segmint.demo.cli import demo_data_command
 from segmint.imports.cli import import_command
 from segmint.web.cli import demo_command, serve_command
@@ -20,6 +21,8 @@ app.command("import")(import_command)
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("demo-data")(demo_data_command)
+app.command("abc")(abc_command)
+app.command("rfm")(rfm_command)
 
 
 def main() -> None:

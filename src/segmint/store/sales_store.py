@@ -103,6 +103,36 @@ class SalesStore:
         finally:
             con.close()
 
+    @contextmanager
+    def attached(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory connection with the store attached read-only as ``store``.
+
+        For analysis: the engine creates temporary views, which a read-only database refuses;
+        here they live in the in-memory catalog while the tables are read as ``store.<table>``.
+        """
+        config: dict[str, str | int] = {"memory_limit": self.memory_limit}
+        if self.threads:
+            config["threads"] = self.threads
+        con = duckdb.connect(":memory:", config=config)
+        try:
+            if self.path.exists():
+                path = str(self.path).replace("'", "''")
+                try:
+                    con.execute(f"ATTACH '{path}' AS store (READ_ONLY)")
+                except duckdb.IOException as exc:
+                    raise StoreBusy(
+                        f"the sales store {self.path} is in use by another process "
+                        "(an import?); try again when it has finished"
+                    ) from exc
+            else:
+                con.execute("ATTACH ':memory:' AS store")
+                con.execute("USE store")
+                self._create_schema(con)
+                con.execute("USE memory")
+            yield con
+        finally:
+            con.close()
+
     @staticmethod
     def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
         for table in TABLES.values():

@@ -1,0 +1,1 @@
+"""Stateless analysis of sales files from the command line (``segmint abc`` / ``segmint rfm``)."""
