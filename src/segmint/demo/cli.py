@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from segmint.demo import DEFAULT_LINES, DEFAULT_SEED
 from segmint.errors import SegmintError
+from segmint.progress import progress_bar
 from segmint.settings import Settings
 
 
@@ -50,19 +50,7 @@ def demo_data_command(
     day = _parse_as_of(as_of)
     console = Console()
     settings = Settings()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("creating demo data", total=1.0)
-
-        def progress(stage: str, fraction: float) -> None:
-            bar.update(task, description=stage, completed=max(0.0, min(1.0, fraction)))
-
+    with progress_bar(console, "creating demo data", transient=True) as progress:
         try:
             summary = load_demo_data(
                 settings=settings, lines=lines, seed=seed, as_of=day, progress=progress

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from segmint.errors import ImportFailed, SegmintError, StrictImportRejected
 from segmint.imports.options import ImportOptions
 from segmint.imports.service import ImportReport, import_file
+from segmint.progress import progress_bar
 from segmint.settings import Settings
 from segmint.store import SalesStore
 
@@ -75,18 +75,11 @@ def import_command(
     )
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     rejects_path = rejects or settings.rejects_dir / f"{stamp}-{org}-{kind}-{file.stem}.csv"
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"importing {file.name}", total=1.0)
+    with progress_bar(console, f"importing {file.name}", transient=True) as bar:
 
         def on_progress(stage: str, fraction: float) -> None:
+            bar(f"{stage} {file.name}", fraction)
             # The "writing" stage starts the transaction on the store; tests wait for it.
-            bar.update(task, completed=fraction, description=f"{stage} {file.name}")
             if stage == "writing" and not console.is_terminal:
                 console.print(f"stage: {stage}")
 

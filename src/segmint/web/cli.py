@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from segmint.errors import SegmintError
+from segmint.progress import progress_bar
 from segmint.settings import Settings
 from segmint.store import SalesStore
 
@@ -53,20 +53,9 @@ def _load_demo_data(settings: Settings, console: Console) -> None:
     # Imported here: the demo generator pulls in numpy and is only needed by this command.
     from segmint.demo.service import load_demo_data
 
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("Creating demo data", total=1.0)
-
-        def progress(stage: str, fraction: float) -> None:
-            bar.update(task, description=stage, completed=max(0.0, min(1.0, fraction)))
-
+    with progress_bar(console, "Creating demo data") as progress:
         load_demo_data(settings=settings, progress=progress)
-        bar.update(task, description="Demo data ready", completed=1.0)
+        progress("Demo data ready", 1.0)
 
 
 def demo_command(host: HostOption = None, port: PortOption = None) -> None:
