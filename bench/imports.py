@@ -64,9 +64,7 @@ def _duckdb_load(fmt: str, path: Path, store: Path) -> float:
 
 def _segmint_import(fmt: str, path: Path, store: Path) -> float:
     start = time.perf_counter()
-    report = import_file(
-        store=SalesStore(store, memory_limit="4GB"), org="bench", kind="sales", path=path
-    )
+    report = import_file(store=SalesStore(store), org="bench", kind="sales", path=path)
     elapsed = time.perf_counter() - start
     assert report.rejected == 0 and report.accepted == report.rows_read, report
     return elapsed

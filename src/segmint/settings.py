@@ -50,10 +50,10 @@ class Settings(BaseSettings):
         description="Key that signs session cookies and webhook payloads. Must be set to a "
         "random value of at least 32 characters outside development.",
     )
-    duckdb_memory_limit: str = Field(
-        default="2GB",
-        description="Memory DuckDB may use before it spills to disk (e.g. `1GB`). Keeps large "
-        "imports and computations inside a laptop's memory.",
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        description="Memory DuckDB may use before it spills to disk (e.g. `4GB`). Default: "
+        "DuckDB's own, 80 % of the machine's memory.",
     )
     duckdb_threads: int | None = Field(
         default=None,

@@ -327,3 +327,23 @@ def test_every_reject_code_is_documented():
 
     doc = (Path(__file__).parents[2] / "docs" / "data-format.md").read_text()
     assert {c for c in REJECT_CODES if f"| `{c}` |" in doc} == set(REJECT_CODES)
+
+
+def test_parquet_decimal_column_out_of_range(tmp_path, store):
+    from segmint.imports.service import import_file
+
+    path = tmp_path / "dec.parquet"
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT * FROM (VALUES
+              ('INV1', 1, DATE '2024-01-05', 'C1', CAST(12.34 AS DECIMAL(20,2))),
+              ('INV2', 1, DATE '2024-01-05', 'C1', CAST(1000000000000000 AS DECIMAL(20,2))))
+              t(document_id, line_no, invoice_date, customer_id, net_amount))
+            TO '{path}' (FORMAT parquet)"""
+    )
+    con.close()
+    report = import_file(store=store, org="acme", kind="sales", path=path)
+    assert [(r.row, r.column, r.code) for r in report.rejects] == [
+        (2, "net_amount", "number_out_of_range")
+    ]
+    assert amounts(store) == {("INV1", 1): D("12.34")}

@@ -109,10 +109,12 @@ def decimal_sql(
     raw = f"CAST({src} AS VARCHAR)"
     kind = (source_type or "VARCHAR").upper()
     fits = _DECIMAL_RE.fullmatch(kind)
-    if fits and int(fits[2]) <= 4 and int(fits[1]) - int(fits[2]) <= 14:
-        # A Parquet decimal that always fits DECIMAL(18,4): nothing to check but presence.
-        inner = ((t, src), (p, f"CAST({src} AS {AMOUNT_TYPE})"))
-        return ColumnSql(column.name, inner, p, _checks(column, t, ""), raw)
+    if fits and int(fits[2]) <= 4:
+        # A Parquet decimal with at most 4 decimals: exact in DECIMAL(18,4) whenever it is below
+        # 10^14, and TRY_CAST is NULL exactly when it is not. 64-bit arithmetic throughout.
+        inner = ((t, src), (p, f"TRY_CAST({src} AS {AMOUNT_TYPE})"))
+        error = _checks(column, t, f"WHEN {p} IS NULL THEN 'number_out_of_range'")
+        return ColumnSql(column.name, inner, p, error, raw)
     if kind in _INTEGER_TYPES:
         inner = ((t, src), (p, f"CAST({src} AS DECIMAL(38,10))"))
         fraction = "false"

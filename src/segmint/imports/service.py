@@ -400,7 +400,9 @@ def _apply(
         )
     progress("writing", 0.85)
     report.accepted = con.execute(
-        f"INSERT INTO {target} (org, {cols}) SELECT $org, {cols} FROM _incoming", {"org": org}
+        # The org as a literal, not a parameter: a prepared INSERT of millions of rows runs
+        # ~20 % slower in DuckDB, and the org name is validated to [A-Za-z0-9_.-] above.
+        f"INSERT INTO {target} (org, {cols}) SELECT {_lit(org)}, {cols} FROM _incoming"
     ).fetchone()[0]
     con.execute(
         "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -42,7 +42,7 @@ class SalesStore:
         self,
         path: Path,
         *,
-        memory_limit: str = "2GB",
+        memory_limit: str | None = None,
         threads: int | None = None,
         busy_timeout: float = 10.0,
     ) -> None:
@@ -60,7 +60,9 @@ class SalesStore:
         )
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        config: dict[str, str | int] = {"memory_limit": self.memory_limit}
+        config: dict[str, str | int] = {}
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
         if self.threads:
             config["threads"] = self.threads
         deadline = time.monotonic() + self.busy_timeout
@@ -110,7 +112,9 @@ class SalesStore:
         For analysis: the engine creates temporary views, which a read-only database refuses;
         here they live in the in-memory catalog while the tables are read as ``store.<table>``.
         """
-        config: dict[str, str | int] = {"memory_limit": self.memory_limit}
+        config: dict[str, str | int] = {}
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
         if self.threads:
             config["threads"] = self.threads
         con = duckdb.connect(":memory:", config=config)
