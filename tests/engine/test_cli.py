@@ -173,3 +173,9 @@ def test_abc_on_imported_store_data(sales_csv: Path, tmp_path: Path, monkeypatch
     assert "acme" in missing.output
     spark = invoke("abc", "store:acme", "--engine", "spark", *PERIOD)
     assert spark.exit_code == 2 and "runs on" in spark.output
+
+
+def test_unknown_engine_is_refused(sales_csv: Path) -> None:
+    result = invoke("abc", sales_csv, *MAP, *PERIOD, "--engine", "postgres://x")
+    assert result.exit_code == 2
+    assert "spark://HOST:PORT" in " ".join(result.output.split())

@@ -142,6 +142,9 @@ def analyse(
         console.print(f"per-customer results written to {output}")
 
 
+SPARK_ADDRESSES = ("spark://", "sc://", "local", "yarn", "k8s://")
+
+
 def _run(
     kind: Kind,
     source: str,
@@ -152,8 +155,14 @@ def _run(
     engine: str,
     output: Path | None,
 ) -> None:
-    if engine not in ("duckdb", "spark"):
-        raise bad("--engine", f"{engine!r}: use duckdb or spark")
+    if engine not in ("duckdb", "spark") and not engine.startswith(SPARK_ADDRESSES):
+        raise bad(
+            "--engine",
+            f"{engine!r}: use duckdb, spark, or a Spark address (spark://HOST:PORT, "
+            "sc://HOST:PORT, local[N])",
+        )
+    master = engine if engine.startswith(SPARK_ADDRESSES) else None
+    engine = "spark" if master else engine
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise bad("-o", f"{str(output)!r}: write to a .csv or .parquet file")
     mapping = dict(parse_pairs("--map", map_ or [], "SOURCE=CANONICAL"))
@@ -186,7 +195,7 @@ def _run(
                 else None
             )
         else:
-            spark = sources.spark_session()
+            spark = sources.spark_session(master)
             sales = sources.read_spark(source, mapping, spark)
             people = (
                 sources.read_spark(str(customers), {}, spark, kind="customers")
@@ -238,7 +247,14 @@ By = Annotated[str, typer.Option("--by", help="Customer identity: id or vat.")]
 Filters = Annotated[list[str] | None, typer.Option("--filter", help="COLUMN=V1,V2; repeatable.")]
 Maps = Annotated[list[str] | None, typer.Option("--map", help="SOURCE=CANONICAL column name.")]
 Customers = Annotated[Path | None, typer.Option("--customers", help="Customers file (vat_key).")]
-Engine = Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")]
+Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="duckdb (default); spark (local, or SPARK_REMOTE); or a Spark master / Spark "
+        "Connect address: spark://host:7077, sc://host:15002, local[4].",
+    ),
+]
 Output = Annotated[Path | None, typer.Option("-o", "--output", help="Per-customer .csv/.parquet")]
 Source = Annotated[str, typer.Argument(help="CSV or Parquet file or glob of sales lines.")]
 

@@ -106,15 +106,21 @@ def read_store(org: str) -> Iterator[tuple[Any, Any]]:
         yield sales, customers
 
 
-def spark_session() -> Any:
-    """A local Spark session (or the one SPARK_REMOTE / spark-submit configured)."""
+def spark_session(master: str | None = None) -> Any:
+    """A Spark session: ``master`` is a master URL (``spark://``, ``local[N]``) or a Spark
+    Connect address (``sc://``); without it, the local session (or the one SPARK_REMOTE or
+    spark-submit configured)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as error:  # pragma: no cover - depends on the installation
         raise SourceError("--engine spark needs pyspark: pip install 'segmint[spark]'") from error
+    builder = SparkSession.builder.appName("segmint")
+    if master and master.startswith("sc://"):
+        return builder.remote(master).getOrCreate()
+    if master:
+        builder = builder.master(master)
     return (
-        SparkSession.builder.appName("segmint")
-        .config("spark.ui.enabled", "false")
+        builder.config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .getOrCreate()
     )
