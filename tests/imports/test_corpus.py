@@ -347,3 +347,14 @@ def test_parquet_decimal_column_out_of_range(tmp_path, store):
         (2, "net_amount", "number_out_of_range")
     ]
     assert amounts(store) == {("INV1", 1): D("12.34")}
+
+
+def test_cp1252_after_a_utf8_looking_start_is_read_again_as_cp1252(load, store, monkeypatch):
+    import segmint.imports.sources as sources
+
+    # Detection looks at the first megabyte; here only the first 40 bytes, which are ASCII.
+    monkeypatch.setattr(sources, "_SNIFF_BYTES", 40)
+    text = "customer_id;name\n" + "".join(f"C{i};Plain\n" for i in range(5)) + "C9;Müller €\n"
+    report = load(text.encode("cp1252"), kind="customers")
+    assert (report.encoding, report.accepted, report.rejected) == ("cp1252", 6, 0)
+    assert dict((r[0], r[1]) for r in store.table_rows("customers", "acme"))["C9"] == "Müller €"

@@ -47,7 +47,8 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(text: str) -> str:
+def literal(text: str) -> str:
+    """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -162,9 +163,9 @@ def date_sql(
         inner = ((t, src), (p, f"CAST({src} AS DATE)"))
     else:
         if date_format:
-            parsed = f"CAST(try_strptime({t}, {_lit(date_format)}) AS DATE)"
+            parsed = f"CAST(try_strptime({t}, {literal(date_format)}) AS DATE)"
         else:
-            formats = "[" + ", ".join(_lit(f) for f in _DATE_FORMATS) + "]"
+            formats = "[" + ", ".join(literal(f) for f in _DATE_FORMATS) + "]"
             # Excel stores dates as days since 1899-12-30; a bare 5-digit number in a date
             # column is such a serial (10000 = 1927-05-18 .. 99999 = 2173-10-14).
             serial = (

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from segmint.errors import ImportFailed
 from segmint.imports.options import ImportOptions
+from segmint.imports.parsing import literal
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -72,11 +73,18 @@ def staged_source(
         yield _stage_excel(con, path, options)
     else:
         with _utf8_csv(path, options.encoding) as (csv_path, encoding):
+            staged = _stage_csv(con, csv_path, path, options, encoding)
+            if options.encoding is None and any(
+                message.startswith("INVALID ENCODING") for _, _, message in staged.malformed
+            ):
+                # The first megabyte was UTF-8 but a later line is not: the file is cp1252
+                # after all. Read it again as such rather than reject its accented rows.
+                staged = None
+        if staged is not None:
+            yield staged
+            return
+        with _utf8_csv(path, "cp1252") as (csv_path, encoding):
             yield _stage_csv(con, csv_path, path, options, encoding)
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -88,7 +96,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     try:
         con.execute(
             "CREATE OR REPLACE TEMP VIEW _src AS SELECT file_row_number + 1 AS row_no, * "
-            f"EXCLUDE (file_row_number) FROM read_parquet({_sql_str(str(path))}, "
+            f"EXCLUDE (file_row_number) FROM read_parquet({literal(str(path))}, "
             "file_row_number = true)"
         )
         columns = _columns(con, "_src")
@@ -154,7 +162,7 @@ def _stage_csv(
     if csv_path.stat().st_size == 0 or not _has_content(csv_path):
         raise ImportFailed(f"{shown.name}: the file is empty (no header row)")
     args = [
-        _sql_str(str(csv_path)),
+        literal(str(csv_path)),
         "header = true",
         "all_varchar = true",
         "ignore_errors = true",
@@ -166,7 +174,10 @@ def _stage_csv(
         "sample_size = 20480",
     ]
     delimiter = options.delimiter or _header_delimiter(csv_path)
-    args.append(f"delim = {_sql_str(delimiter)}")
+    args.append(f"delim = {literal(delimiter)}")
+    # DuckDB appends to an existing rejects table: start from empty ones on every read.
+    con.execute("DROP TABLE IF EXISTS _csv_rejects")
+    con.execute("DROP TABLE IF EXISTS _csv_scans")
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM read_csv({', '.join(args)})"
