@@ -5,7 +5,12 @@
     ├── ImportFailed           a file that cannot be imported at all (missing column, unreadable)
     │   └── StrictImportRejected   --strict and at least one row was rejected
     ├── SourceError            an analysis source (file, glob, store:ORG) that cannot be read
-    └── ValidationError        parameters that break a rule (thresholds, cut points, periods)
+    ├── ValidationError        parameters that break a rule (thresholds, cut points, periods)
+    ├── NotFound               no such thing in the actor's organization (never "it is elsewhere")
+    ├── Conflict               the request clashes with what is stored (a name in use, a segment
+    │                          that manual overrides still point to)
+    ├── PermissionDenied       the actor's role does not allow this
+    └── RunFailed              a segmentation run could not complete (the previous result stays)
 
 HTTP and the CLI map these to their own shapes at the edge; the domain never imports either.
 """
@@ -43,3 +48,23 @@ class ValidationError(SegmintError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class NotFound(SegmintError):
+    """Nothing of that kind with that id or name in the actor's organization."""
+
+
+class Conflict(SegmintError):
+    """The change clashes with stored data; ``field`` names the field when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PermissionDenied(SegmintError):
+    """The actor's role does not allow the action."""
+
+
+class RunFailed(SegmintError):
+    """A run stopped before its result was swapped in; the previous result is untouched."""

@@ -1,0 +1,1 @@
+"""Organizations, users, roles and the actor every service call carries."""

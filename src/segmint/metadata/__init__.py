@@ -1,0 +1,11 @@
+"""The metadata database: organizations, users, segment types, runs, assignments, overrides,
+history, notifications and the audit log, in SQLAlchemy 2 with Alembic migrations.
+
+SQLite is the default (one file in the data directory), PostgreSQL the production database; the
+same code and the same migrations run on both. Each domain keeps its tables in its own
+``models.py``; :mod:`segmint.metadata.models` imports them all so Alembic sees one metadata.
+"""
+
+from segmint.metadata.database import Database
+
+__all__ = ["Database"]

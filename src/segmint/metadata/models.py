@@ -1,0 +1,25 @@
+"""Every metadata table, imported in one place so ``Base.metadata`` is complete (Alembic's
+autogenerate and the tests that compare migrations with the models rely on it)."""
+
+from segmint.accounts.models import Organization, User
+from segmint.assignments.models import Assignment, ManualOverride, SegmentHistory
+from segmint.audit.models import AuditEntry
+from segmint.metadata.base import Base
+from segmint.runs.models import Notification, Run, WebhookDelivery, WebhookEndpoint
+from segmint.segments.models import Segment, SegmentType
+
+__all__ = [
+    "Assignment",
+    "AuditEntry",
+    "Base",
+    "ManualOverride",
+    "Notification",
+    "Organization",
+    "Run",
+    "Segment",
+    "SegmentHistory",
+    "SegmentType",
+    "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

@@ -1,0 +1,1 @@
+"""Segment types and their segments: what an organization segments by, and into what."""
