@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo serve test lint format bench install install-dev clean
+.PHONY: demo serve test lint format bench cli-docs install install-dev clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Segmint needs Python 3.11 or newer"'
@@ -38,9 +38,14 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-## Benchmarks (not part of the test suite): import speed and engine speed against references.
+## Benchmarks (not part of the test suite): import speed and engine speed against references,
+## full runs (engine + snapshot + history + swap) against the engine alone.
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench $(BENCH_ARGS)
+
+## Refresh the --help blocks of docs/cli.md after changing a command (a test checks them).
+cli-docs: $(VENV)/.installed-dev
+	$(PY) -m tests.cli.test_docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,11 +1,11 @@
-"""`python -m bench [imports|engine] [options]`: without a name, every benchmark in turn."""
+"""`python -m bench [imports|engine|runs] [options]`: without a name, every benchmark in turn."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ["imports", "engine"]
+BENCHMARKS = ["imports", "engine", "runs"]
 
 
 def main(argv: list[str]) -> int:

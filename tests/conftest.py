@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from segmint.metadata.database import Database
+from segmint.metadata.migrate import upgrade
 from segmint.settings import Settings
 
 _outcomes: dict[str, Counter] = {}
@@ -62,3 +66,42 @@ def settings(tmp_path: Path) -> Settings:
 
 def chromium_path() -> str | None:
     return os.environ.get("SEGMINT_CHROMIUM") or shutil.which("chromium")
+
+
+# -- the metadata database, on SQLite and on PostgreSQL ------------------------------------------
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_admin():
+    """An autocommit connection to the server's ``postgres`` database, or a skip."""
+    try:
+        return psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {error}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def metadata_url(request, tmp_path: Path):
+    """An empty metadata database: a SQLite file in ``tmp_path``, or a fresh PostgreSQL database
+    ``segmint_t_<uuid>`` (dropped afterwards, even with connections still open)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'metadata.sqlite3'}"
+        return
+    name = f"segmint_t_{uuid.uuid4().hex[:16]}"
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with _postgres_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def metadata_db(metadata_url: str):
+    """The metadata database at ``metadata_url``, migrated to the newest schema."""
+    db = Database(metadata_url)
+    upgrade(db)
+    yield db
+    db.dispose()

@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web app listens on.")
     secret_key: str = Field(
         default=DEFAULT_SECRET_KEY,
-        description="Key that signs session cookies and webhook payloads. Must be set to a "
-        "random value of at least 32 characters outside development.",
+        description="Key that signs session cookies (each webhook endpoint has its own "
+        "secret). Must be set to a random value of at least 32 characters outside development.",
     )
     duckdb_memory_limit: str | None = Field(
         default=None,
@@ -59,6 +59,23 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description="Threads DuckDB may use. Default: one per core.",
+    )
+    worker_in_process: bool = Field(
+        default=True,
+        description="Whether the web app runs a worker thread that computes queued runs. Turn "
+        "it off when `segmint worker` processes do that instead.",
+    )
+    run_lease_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="How long a worker holds a run without a heartbeat; a run whose worker "
+        "stopped is marked failed once its lease has expired.",
+    )
+    runs_kept: int = Field(
+        default=12,
+        ge=1,
+        description="Runs per segment type whose snapshot (every customer's automatic "
+        "segment) is kept; older runs keep their summary and history but lose the snapshot.",
     )
 
     @model_validator(mode="after")

@@ -37,6 +37,60 @@ def test_strict_import_with_a_reject_changes_nothing(load, store, seeded, tmp_pa
     assert "not_a_number" in (tmp_path / "rejects.csv").read_text()
 
 
+@pytest.mark.parametrize("name", ["first.csv", "first.parquet"])
+def test_strict_first_import_with_a_reject_writes_nothing(store, tmp_path, name):
+    # Without --strict a first import writes the good rows as it parses them and finds the
+    # rejects by count; --strict names them first and refuses before writing anything.
+    csv, path = tmp_path / "lines.csv", tmp_path / name
+    csv.write_text(SALES_HEADER + "INV1,1,2024-01-05,C1,5,X\nINV2,1,2024-01-07,C3,oops,X\n")
+    if name.endswith(".parquet"):
+        duckdb.execute(
+            f"COPY (FROM read_csv('{csv}', all_varchar = true)) TO '{path}' (FORMAT parquet)"
+        )
+    else:
+        path = csv
+    with store.connect():
+        pass
+    size = store.path.stat().st_size
+    with pytest.raises(StrictImportRejected, match="1 row\\(s\\) rejected"):
+        import_file(
+            store=store,
+            org="acme",
+            kind="sales",
+            path=path,
+            strict=True,
+            rejects_path=tmp_path / "rejects.csv",
+        )
+    assert snapshot(store) == {"sales_lines": [], "customers": [], "products": []}
+    assert store.path.stat().st_size == size
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM imports").fetchone()[0] == 0
+    assert "not_a_number" in (tmp_path / "rejects.csv").read_text()
+
+
+def test_ctrl_c_during_a_first_import_rolls_back(store, tmp_path):
+    path = tmp_path / "first.csv"
+    path.write_text(SALES_HEADER + "INV1,1,2024-01-05,C1,5,X\nINV9,1,2024-01-09,C9,oops,X\n")
+
+    def interrupt(stage, fraction):
+        if stage == "checking" and fraction >= 0.7:  # after the INSERT of the good rows
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(store=store, org="acme", kind="sales", path=path, on_progress=interrupt)
+    assert snapshot(store) == {"sales_lines": [], "customers": [], "products": []}
+
+
+def test_a_failing_statement_in_the_transaction_is_reported_as_itself():
+    from segmint.imports.service import _no_filter_pushdown
+
+    con = duckdb.connect()
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException), _no_filter_pushdown(con):
+        con.execute("SELECT CAST('x' AS INTEGER)")  # aborts the transaction, RESET included
+    con.execute("ROLLBACK")
+
+
 def test_ctrl_c_during_the_write_rolls_back(store, seeded, tmp_path):
     path = tmp_path / "amend.csv"
     path.write_text(SALES_HEADER + "INV1,1,2024-01-05,C1,999,X\nINV9,1,2024-01-09,C9,1,X\n")

@@ -133,6 +133,50 @@ def test_duplicated_lines_keep_the_first(load, store):
     assert amounts(store) == {("INV1", 1): D(5), ("INV1", 2): D(6)}
 
 
+def test_duplicate_keys_count_good_rows_only(load, store):
+    report = load(
+        SALES_HEADER
+        + "INV1,1,2024-01-05,C1,oops,X\n"  # rejected for its amount: the next INV1/1 is kept
+        + "INV1,1,2024-01-05,C1,5,X\n"
+        + "INV1,1,2024-01-05,C1,6,X\n"
+    )
+    assert rejects_of(report) == [
+        (2, "net_amount", "not_a_number"),
+        (4, "document_id+line_no", "duplicate_key"),
+    ]
+    assert "row 3" in report.rejects[1].message
+    assert amounts(store) == {("INV1", 1): D(5)}
+
+
+def test_duplicate_keys_in_long_documents(load, store):
+    # Line numbers are checked in blocks of 64 per document: 1 and 65 share a bit position in
+    # different blocks, 64 starts a block, 130 is far out; only the real repeat is a duplicate.
+    lines = [1, 65, 64, 130, 2, 130, 0]
+    report = load(SALES_HEADER + "".join(f"INV1,{n},2024-01-05,C1,{n},X\n" for n in lines))
+    assert rejects_of(report) == [(7, "document_id+line_no", "duplicate_key")]
+    assert sorted(line for _, line in amounts(store)) == [0, 1, 2, 64, 65, 130]
+
+
+def test_lines_without_line_number_are_never_duplicates(load, store):
+    report = load(SALES_HEADER + "INV1,,2024-01-05,C1,5,X\nINV1,,2024-01-05,C1,6,X\n")
+    assert (report.accepted, report.rejected) == (2, 0)
+
+
+def test_duplicate_product_ids(load, store):
+    report = load(
+        "product_id,name\nP1,Bolt\nP2,Nut\nP1,Bolt M8\n P2 ,Nut M8\nP3,Washer\n", kind="products"
+    )
+    assert rejects_of(report) == [
+        (4, "product_id", "duplicate_key"),
+        (5, "product_id", "duplicate_key"),
+    ]
+    assert [r[:2] for r in store.table_rows("products", "acme")] == [
+        ("P1", "Bolt"),
+        ("P2", "Nut"),
+        ("P3", "Washer"),
+    ]
+
+
 def test_reimport_with_one_amended_line(load, store):
     lines = [f"INV{i},1,2024-01-05,C{i},{i}.00,X\n" for i in range(1, 6)]
     first = load(SALES_HEADER + "".join(lines))
@@ -358,3 +402,14 @@ def test_cp1252_after_a_utf8_looking_start_is_read_again_as_cp1252(load, store, 
     report = load(text.encode("cp1252"), kind="customers")
     assert (report.encoding, report.accepted, report.rejected) == ("cp1252", 6, 0)
     assert dict((r[0], r[1]) for r in store.table_rows("customers", "acme"))["C9"] == "Müller €"
+
+
+def test_customers_with_a_reject_and_an_invalid_vat(load, store):
+    report = load(
+        "customer_id,name,vat_number,first_seen\n"
+        "C1,Good,DE136695976,2024-01-05\nC2,Bad VAT,DE136695977,2024-01-05\n"
+        "C3,Bad date,,someday\n",
+        kind="customers",
+    )
+    assert (report.accepted, report.rejected, report.warnings) == (2, 1, 1)
+    assert rejects_of(report) == [(4, "first_seen", "not_a_date")]

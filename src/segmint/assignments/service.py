@@ -385,6 +385,25 @@ def effective_segments(
     return result
 
 
+def effective_count(*, session: Session, actor: Actor, type_id: int) -> int:
+    """How many customers :func:`effective_segments` lists (e.g. for a progress bar)."""
+    segment_type = get_type(session=session, actor=actor, type_id=type_id)
+    run_id = segment_type.current_run_id if segment_type.current_run_id is not None else -1
+    a = Assignment.__table__.c
+    m = ManualOverride.__table__.c
+    automatic = session.scalar(select(func.count()).where(a.run_id == run_id))
+    manual_only = session.scalar(
+        select(func.count())
+        .where(m.type_id == type_id)
+        .where(
+            ~select(a.customer_key)
+            .where(a.run_id == run_id, a.customer_key == m.customer_key)
+            .exists()
+        )
+    )
+    return int(automatic or 0) + int(manual_only or 0)
+
+
 def override_count(*, session: Session, actor: Actor, type_id: int) -> int:
     get_type(session=session, actor=actor, type_id=type_id)
     return session.scalar(
@@ -408,3 +427,24 @@ def timeline(
             .order_by(SegmentHistory.id)
         )
     )
+
+
+def customer_segments(
+    *, session: Session, actor: Actor, customer_id: str, vat_key: str | None = None
+) -> dict[int, EffectiveSegment | None]:
+    """One customer's effective segment in every type of the organization, by type id: ID
+    types look it up by ``customer_id``, VAT types by ``vat_key`` (None when it has none)."""
+    from segmint.segments.service import list_types
+
+    result: dict[int, EffectiveSegment | None] = {}
+    for segment_type in list_types(session=session, actor=actor):
+        key = vat_key if segment_type.identity == "vat" else customer_id
+        rows = (
+            effective_segments(
+                session=session, actor=actor, type_id=segment_type.id, customer_keys=[key]
+            )
+            if key
+            else []
+        )
+        result[segment_type.id] = rows[0] if rows else None
+    return result

@@ -101,6 +101,45 @@ def import_command(
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
     print_report(report, Console())
+    _start_runs_after_import(settings, org, console)
+
+
+def _start_runs_after_import(settings: Settings, org: str, console: Console) -> None:
+    """Queue a run of every type of ``org`` that follows its data, and say which."""
+    # Imported here: the metadata database is not needed for --help or a failed import.
+    from segmint.accounts.service import ensure_organization
+    from segmint.cli_support import open_database, say
+    from segmint.runs.schedule import start_runs_after_import
+
+    try:
+        db = open_database(settings)
+        with db.session() as session:
+            ensure_organization(session=session, slug=org)
+        runs = start_runs_after_import(db, org=org)
+    except SegmintError as exc:
+        # The data is in; only the follow-up runs could not be queued.
+        say(f"warning: the data is in, but no runs were queued: {exc}", err=True)
+        return
+    if not runs:
+        return
+    from sqlalchemy import select
+
+    from segmint.segments.models import SegmentType
+
+    with db.read_session() as session:
+        names = dict(
+            session.execute(
+                select(SegmentType.id, SegmentType.name).where(
+                    SegmentType.id.in_([r.type_id for r in runs])
+                )
+            ).all()
+        )
+    for run in runs:
+        say(f"Queued run {run.id} of {names.get(run.type_id)!r} (it runs after imports).")
+    say(
+        "The web app's worker or `segmint worker` computes them; "
+        "`segmint run TYPE --wait` waits for one."
+    )
 
 
 def print_report(report: ImportReport, console: Console) -> None:

@@ -1,15 +1,24 @@
 """Importing a file into the sales store: one transaction, every reject reported.
 
-The steps, all inside one DuckDB transaction on the store (so a crash, a Ctrl-C or a ``--strict``
-refusal leaves the store exactly as it was):
+The steps (the store's tables are only touched inside one DuckDB transaction, so a crash, a
+Ctrl-C or a ``--strict`` refusal leaves the store exactly as it was):
 
 1. the file becomes the relation ``_src`` (:mod:`segmint.imports.sources`);
-2. each canonical column is parsed in SQL and gets a reject code where it cannot be used
-   (:mod:`segmint.imports.parsing`); rejects go to ``_rejects``;
-3. the good rows go to ``_incoming``; a key already seen on an earlier row of the file is a
-   ``duplicate_key`` reject;
-4. rows identical to what the store holds are counted as *already present* and left alone; rows
-   whose key is stored with other values replace them; new rows are added.
+2. each canonical column is parsed in SQL (:mod:`segmint.imports.parsing`): ``_parsed`` holds
+   the typed values and ``_bad``, true for a row with a problem (a view over the source for
+   Parquet and Excel; for CSV over the one parsed copy the file is read into);
+3. a key already on an earlier good row of the file is a ``duplicate_key`` reject (``_dups``);
+4. the good rows are written: when the table holds no rows of the organization yet (sales lines
+   and products), straight from ``_parsed`` into the store; otherwise (and for customers, whose
+   VAT keys are added in Python) through ``_incoming``: rows identical to what the store holds
+   are counted as *already present* and left alone; rows whose key is stored with other values
+   replace them; new rows are added;
+5. when fewer rows were good than the file has (rejects are few), a second pass names every
+   problem of the other rows in ``_rejects``; ``--strict`` then rolls back.
+
+Performance notes (``docs/performance.md``): every pass over ``_parsed`` runs with DuckDB's
+filter pushdown off (see :func:`_no_filter_pushdown`); the duplicate check is one aggregate of
+64-bit values per document (:func:`_find_duplicates`).
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,32 +144,64 @@ def import_file(
     path = Path(path)
     progress = on_progress or (lambda stage, fraction: None)
     with store.connect() as con, staged_source(con, path, options) as staged:
-        # Reading and checking work in DuckDB's temporary (in-memory, spilling) catalog; only
-        # _apply touches the store's tables, inside one transaction.
+        # Reading and checking work in DuckDB's temporary (in-memory, spilling) catalog; the
+        # store's tables are only touched inside the one transaction below.
         progress("reading", 0.3)
-        report = _import_staged(
-            con,
-            staged,
-            table=table,
-            org=org,
-            kind=kind,
-            path=path,
-            options=options,
-            progress=progress,
+        report, sqls, source_rows = _prepare(
+            con, staged, table=table, org=org, kind=kind, path=path, options=options
         )
-        report.encoding, report.delimiter = staged.encoding, staged.delimiter
-        if rejects_path is not None and (report.rejected or report.warnings):
-            report.rejects_file = _write_rejects(con, rejects_path)
-        if strict and report.rejected:
-            raise StrictImportRejected(
-                f"{path.name}: {report.rejected} row(s) rejected; --strict imports nothing "
-                "when any row is rejected"
-                + (f" (see {report.rejects_file})" if report.rejects_file else ""),
-                rejected_rows=report.rejected,
-            )
+        duplicates = _find_duplicates(con, table, sqls)
+        # Rejects are few: usually the write finds out whether there are any (below). --strict,
+        # which writes nothing when any row is rejected, names them before writing instead (one
+        # more pass over a Parquet or Excel file; a scan of a CSV file's parsed copy).
+        named = _collect_rejects(con) if strict else 0
+        if strict and (named or duplicates or staged.malformed):
+            _summarize_rejects(con, report)
+            _refuse_strict(con, report, path, rejects_path)
+        progress("checking", 0.5)
+        # The good rows: a table when they must be compared with stored rows or updated (VAT
+        # keys), otherwise they go straight from the source into the store (one write, not two).
+        report.compare_with_store = bool(
+            con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table.name} WHERE org = ? LIMIT 1)", [org]
+            ).fetchone()[0]
+        )
+        staged_rows = report.compare_with_store or kind == "customers"
+        good = "NOT _bad" + (" AND row_no NOT IN (SELECT row_no FROM _dups)" if duplicates else "")
         con.execute("BEGIN TRANSACTION")
         try:
-            _apply(con, table, org, report, progress)
+            if staged_rows:
+                with _no_filter_pushdown(con):
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE _incoming AS "
+                        f"SELECT * EXCLUDE (_bad, _why) FROM _parsed WHERE {good}"
+                    )
+                kept = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]
+                if kind == "customers":
+                    _add_vat_keys(con)
+            else:
+                progress("writing", 0.85)
+                kept = report.accepted = _insert_good_rows(con, table, org, good)
+            # A row that is neither kept nor a duplicate has a problem: only then are the rows
+            # read a second time (for Parquet and Excel, the source), to name their problems.
+            flagged = source_rows - kept - duplicates
+            if flagged and not strict:
+                named = _collect_rejects(con)
+            if named != flagged:
+                # Never drop a row silently: every row left out must be reported with a reason.
+                raise ImportFailed(
+                    f"internal error: {flagged} row(s) left out but {named} reported; "
+                    "nothing imported"
+                )
+            progress("checking", 0.7)
+            _summarize_rejects(con, report)
+            if strict and report.rejected:
+                _refuse_strict(con, report, path, rejects_path)
+            if rejects_path is not None and (report.rejected or report.warnings):
+                report.rejects_file = _write_rejects(con, rejects_path)
+            if staged_rows:
+                _apply(con, table, org, report, progress)
+            _record_import(con, org, report)
             con.execute("COMMIT")
         except BaseException:
             # BaseException: a Ctrl-C half way must roll back too, not leave a half import.
@@ -167,6 +209,27 @@ def import_file(
             raise
     progress("done", 1.0)
     return report
+
+
+@contextmanager
+def _no_filter_pushdown(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Keep filters on ``_parsed`` where they are written, above the parsing projection.
+
+    Pushed down, a filter on ``_bad`` is rewritten into the expressions behind it, inlined: every
+    ``trim`` and cast of the row is then computed several times over (measured: the INSERT of
+    the good rows took 1.8x as long). The filters here are on computed columns; there is nothing
+    a scan could use.
+    """
+    con.execute("SET disabled_optimizers = 'filter_pushdown'")
+    try:
+        yield
+    except BaseException:
+        # A failed statement aborts the transaction, which then refuses the RESET too; the
+        # import rolls back and closes the connection, so the setting does not outlive it.
+        with suppress(duckdb.Error):
+            con.execute("RESET disabled_optimizers")
+        raise
+    con.execute("RESET disabled_optimizers")
 
 
 def _detect_decimal_comma(con: duckdb.DuckDBPyConnection, source: str | None, typ: str) -> bool:
@@ -181,7 +244,7 @@ def _detect_decimal_comma(con: duckdb.DuckDBPyConnection, source: str | None, ty
     return comma > point
 
 
-def _import_staged(
+def _prepare(
     con: duckdb.DuckDBPyConnection,
     staged: Staged,
     *,
@@ -190,8 +253,8 @@ def _import_staged(
     kind: str,
     path: Path,
     options: ImportOptions,
-    progress: Progress,
-) -> ImportReport:
+) -> tuple[ImportReport, list[ColumnSql], int]:
+    """The report, how each column is read, and the view ``_parsed`` of the typed rows."""
     mapping = resolve_columns(table, list(staged.columns), options.mapping)
     amount_source = mapping.get("net_amount") or mapping.get("quantity")
     if options.decimal == "auto":
@@ -213,28 +276,165 @@ def _import_staged(
     report = ImportReport(
         org=org, kind=kind, source=path, format=staged.format, decimal_comma=decimal_comma
     )
-    report.rows_read = con.execute("SELECT count(*) FROM _src").fetchone()[0] + len(
-        staged.malformed
-    )
-    _check_rows(con, sqls, auto_line_no=(kind == "sales" and not mapping["line_no"]))
-    progress("checking", 0.5)
-    _collect_rejects(con, sqls, staged)
-    _reject_duplicates(con, table)
-    # The good rows: a table when they must be compared with stored rows or updated (VAT keys),
-    # otherwise a view the final INSERT reads straight from the source (one write, not two).
-    stored = con.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM {table.name} WHERE org = ? LIMIT 1)", [org]
-    ).fetchone()[0]
-    relation = "TABLE" if stored or kind == "customers" else "VIEW"
+    staged.create_rows(con, lambda source, numbered: _rows_select(sqls, source, numbered))
+    report.encoding, report.delimiter = staged.encoding, staged.delimiter
+    source_rows = con.execute("SELECT count(*) FROM _rows").fetchone()[0]
+    report.rows_read = source_rows + len(staged.malformed)
     con.execute(
-        f"""CREATE OR REPLACE TEMP {relation} _incoming AS
-            SELECT * EXCLUDE (_bad) FROM _parsed
-            WHERE row_no NOT IN (SELECT row_no FROM _rejects WHERE severity = 'error')"""
+        "CREATE OR REPLACE TEMP TABLE _rejects (row_no BIGINT, column_name VARCHAR, "
+        "value VARCHAR, code VARCHAR, message VARCHAR, severity VARCHAR)"
     )
-    report.compare_with_store = bool(stored)
-    if kind == "customers":
-        _add_vat_keys(con)
-    progress("checking", 0.7)
+    if staged.malformed:
+        con.executemany(
+            "INSERT INTO _rejects VALUES (?, '(row)', ?, 'malformed_row', ?, 'error')",
+            [(row, text[:200], message) for row, text, message in staged.malformed],
+        )
+    names = [s.name for s in sqls]
+    if kind == "sales" and not mapping["line_no"]:
+        # No line numbers in the file: a line is its position among its document's rows.
+        names[names.index("line_no")] = (
+            "CAST(row_number() OVER (PARTITION BY document_id ORDER BY row_no) AS INTEGER) "
+            "AS line_no"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _parsed AS SELECT row_no, {', '.join(names)}, _bad, _why "
+        "FROM _rows"
+    )
+    return report, sqls, source_rows
+
+
+def _rows_select(sqls: list[ColumnSql], source: str, numbered: bool) -> str:
+    """The parsing of every row of ``source``: the typed values, ``_bad`` (true for a row with
+    a problem) and ``_why`` (for those rows only: each problem's column, source value and code).
+
+    Three levels, so that each expression runs once per row: the trimmed and parsed values
+    (``inner``), then the values and ``_bad`` from those, then ``_why`` from ``_bad``. DuckDB
+    computes only the columns a query uses, so a pass that needs only the keys parses only them.
+    """
+    row_no = "row_no, " if numbered else ""
+    checked = [s for s in sqls if s.error != NO_ERROR]
+    aliases = [alias for s in sqls for alias, _ in s.inner]
+    inner = ", ".join(f"{expr} AS {alias}" for s in sqls for alias, expr in s.inner)
+    sources = "".join(f"{quote(s.source)} AS s_{s.name}, " for s in checked if s.source)
+    values = ", ".join(f"{s.value} AS {s.name}" for s in sqls)
+    structs = ", ".join(
+        f"{{'column_name': '{s.name}', 'value': left(CAST(s_{s.name} AS VARCHAR), 200), "
+        f"'code': {s.error}}}"
+        for s in checked
+    )
+    why = f"CASE WHEN _bad THEN [{structs}] END" if checked else "CAST(NULL AS INTEGER[])"
+    passed = "".join(f"s_{s.name}, " for s in checked if s.source) + ", ".join(aliases)
+    return f"""SELECT {row_no}{", ".join(s.name for s in sqls)}, _bad, {why} AS _why
+        FROM (SELECT {row_no}{values}, {_bad_sql(sqls)} AS _bad, {passed}
+              FROM (SELECT {row_no}{sources}{inner} FROM {source}))"""
+
+
+def _bad_sql(sqls: list[ColumnSql]) -> str:
+    return " OR ".join(s.bad for s in sqls if s.bad != "false") or "false"
+
+
+def _find_duplicates(con: duckdb.DuckDBPyConnection, table: Table, sqls: list[ColumnSql]) -> int:
+    """Rows whose key is on an earlier good row of the file go to ``_dups``; returns how many.
+
+    A key with a NULL part is never a duplicate. First a cheap pass puts every key in a group
+    that holds all its copies, and finds the groups that may hold a key twice; only the rows of
+    those groups (none, in a file without duplicates) are then compared exactly, good rows only.
+
+    * Sales lines: a group is a document's lines 0-63, 64-127, ... (by hash of the document and
+      the block); a bitmap of the line numbers in it (``bit_or``) has as many bits set as the
+      group has rows exactly when no line number is there twice. A document is usually one
+      group: this aggregates documents rather than lines, on one 64-bit value.
+    * Other tables: a group is a 64-bit hash of the key; it may hold a key twice when it holds
+      two rows.
+
+    Two keys whose hashes collide share a group: that only makes the exact check look at them.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE _dups (row_no BIGINT, first_row BIGINT, key VARCHAR)")
+    if table.name == "sales_lines" and sqls[1].source is None:
+        return 0  # line numbers given by position within the document: unique by construction
+    keys = ", ".join(table.key)
+    known = " AND ".join(f"{k} IS NOT NULL" for k in table.key)
+    if table.key == ("document_id", "line_no"):
+        group = "hash(document_id, line_no // 64)"
+        suspect = (
+            "bit_count(bit_or(CAST(1 AS UBIGINT) << CAST(line_no % 64 AS INTEGER))) < count(*)"
+        )
+    else:
+        group, suspect = f"hash({keys})", "count(*) > 1"
+    with _no_filter_pushdown(con):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _dup_groups AS
+                SELECT g FROM (SELECT {group} AS g, {keys} FROM _parsed WHERE {known})
+                GROUP BY g HAVING {suspect}"""
+        )
+        if not con.execute("SELECT count(*) FROM _dup_groups").fetchone()[0]:
+            return 0
+        con.execute(
+            f"""INSERT INTO _dups
+                SELECT row_no, first_row, concat_ws(' / ', {keys})
+                FROM (SELECT row_no, {keys}, min(row_no) OVER (PARTITION BY {keys}) AS first_row
+                      FROM _parsed
+                      WHERE NOT _bad AND {known} AND {group} IN (SELECT g FROM _dup_groups))
+                WHERE row_no <> first_row"""
+        )
+    con.execute(
+        f"""INSERT INTO _rejects
+            SELECT row_no, '{"+".join(table.key)}', key, 'duplicate_key',
+                   'the same key is on row ' || first_row || ' of this file; that row is kept',
+                   'error'
+            FROM _dups"""
+    )
+    return con.execute("SELECT count(*) FROM _dups").fetchone()[0]
+
+
+def _insert_good_rows(con: duckdb.DuckDBPyConnection, table: Table, org: str, good: str) -> int:
+    """Write the good rows straight from ``_parsed`` into the store (for Parquet and Excel
+    parsed from the source as they are written; for CSV from its parsed copy)."""
+    cols = ", ".join(table.column_names)
+    with _no_filter_pushdown(con):
+        return con.execute(
+            # The org as a literal, not a parameter: a prepared INSERT of millions of rows runs
+            # ~20 % slower in DuckDB, and the org name is validated to [A-Za-z0-9_.-] above.
+            f"INSERT INTO {table.name} (org, {cols}) SELECT {literal(org)}, {cols} "
+            f"FROM _parsed WHERE {good}"
+        ).fetchone()[0]
+
+
+def _collect_rejects(con: duckdb.DuckDBPyConnection) -> int:
+    """Every problem of every row with one (``_bad``), from ``_why``: for Parquet and Excel a
+    pass over the source, in which only those rows evaluate the codes. Returns how many rows."""
+    messages = (
+        "CASE e.code "
+        + " ".join(f"WHEN '{code}' THEN {literal(text)}" for code, text in REJECT_CODES.items())
+        + " END"
+    )
+    with _no_filter_pushdown(con):
+        con.execute(
+            f"""INSERT INTO _rejects
+                SELECT row_no, e.column_name, e.value, e.code, {messages}, 'error'
+                FROM (SELECT row_no, unnest(_why) AS e FROM _rows WHERE _bad)
+                WHERE e.code IS NOT NULL"""
+        )
+    return con.execute(
+        "SELECT count(DISTINCT row_no) FROM _rejects "
+        "WHERE severity = 'error' AND code NOT IN ('malformed_row', 'duplicate_key')"
+    ).fetchone()[0]
+
+
+def _refuse_strict(
+    con: duckdb.DuckDBPyConnection, report: ImportReport, path: Path, rejects_path: Path | None
+) -> None:
+    if rejects_path is not None:
+        report.rejects_file = _write_rejects(con, rejects_path)
+    raise StrictImportRejected(
+        f"{path.name}: {report.rejected} row(s) rejected; --strict imports nothing "
+        "when any row is rejected"
+        + (f" (see {report.rejects_file})" if report.rejects_file else ""),
+        rejected_rows=report.rejected,
+    )
+
+
+def _summarize_rejects(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
     for code, n_rows in con.execute(
         "SELECT code, count(DISTINCT row_no) FROM _rejects GROUP BY code"
     ).fetchall():
@@ -252,92 +452,10 @@ def _import_staged(
             f"ORDER BY row_no, column_name LIMIT {_SHOWN_REJECTS}"
         ).fetchall()
     ]
-    return report
-
-
-def _check_rows(
-    con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], *, auto_line_no: bool
-) -> None:
-    """One pass over the source: typed values of every row plus a flag for rows with a problem."""
-    inner = ", ".join(f"{expr} AS {alias}" for s in sqls for alias, expr in s.inner)
-    values = []
-    for s in sqls:
-        if s.name == "line_no" and auto_line_no:
-            # No line numbers in the file: a line is its position among its document's rows.
-            values.append(
-                f"CAST(row_number() OVER (PARTITION BY {sqls[0].value} ORDER BY row_no) "
-                "AS INTEGER) AS line_no"
-            )
-        else:
-            values.append(f"{s.value} AS {s.name}")
-    checked = [s.error for s in sqls if s.error != NO_ERROR]
-    bad = " OR ".join(f"({e}) IS NOT NULL" for e in checked) or "false"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW _parsed AS
-            SELECT row_no, {", ".join(values)}, {bad} AS _bad
-            FROM (SELECT row_no, {inner} FROM _src)"""
-    )
-
-
-def _collect_rejects(con: duckdb.DuckDBPyConnection, sqls: list[ColumnSql], staged: Staged) -> None:
-    """Every problem of every flagged row (re-read from the source: rejects are few)."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _rejects (row_no BIGINT, column_name VARCHAR, "
-        "value VARCHAR, code VARCHAR, message VARCHAR, severity VARCHAR)"
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE _bad_rows AS SELECT row_no FROM _parsed WHERE _bad")
-    if con.execute("SELECT count(*) FROM _bad_rows").fetchone()[0]:
-        checked = [s for s in sqls if s.error != NO_ERROR]
-        inner = ", ".join(f"{expr} AS {alias}" for s in checked for alias, expr in s.inner)
-        raws = ", ".join(f"left({s.raw}, 200) AS r_{s.name}" for s in checked)
-        structs = ", ".join(
-            f"{{'column_name': '{s.name}', 'value': r_{s.name}, 'code': {s.error}}}"
-            for s in checked
-        )
-        messages = (
-            "CASE e.code "
-            + " ".join(f"WHEN '{code}' THEN {literal(text)}" for code, text in REJECT_CODES.items())
-            + " END"
-        )
-        con.execute(
-            f"""INSERT INTO _rejects
-                SELECT row_no, e.column_name, e.value, e.code, {messages}, 'error'
-                FROM (SELECT row_no, unnest([{structs}]) AS e
-                      FROM (SELECT row_no, {inner}, {raws} FROM _src
-                            WHERE row_no IN (SELECT row_no FROM _bad_rows)))
-                WHERE e.code IS NOT NULL"""
-        )
-    if staged.malformed:
-        con.executemany(
-            "INSERT INTO _rejects VALUES (?, '(row)', ?, 'malformed_row', ?, 'error')",
-            [(row, text[:200], message) for row, text, message in staged.malformed],
-        )
 
 
 def _key_match(table: Table, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in table.key)
-
-
-def _reject_duplicates(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """A key already on an earlier good row of the file: reject the later rows."""
-    keys = ", ".join(table.key)
-    # Only the key columns are parsed here: DuckDB prunes the view's other expressions.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS
-            SELECT {keys}, min(row_no) AS first_row FROM _parsed
-            WHERE row_no NOT IN (SELECT row_no FROM _bad_rows)
-            GROUP BY {keys} HAVING count(*) > 1"""
-    )
-    if not con.execute("SELECT count(*) FROM _dup_keys").fetchone()[0]:
-        return
-    con.execute(
-        f"""INSERT INTO _rejects
-            SELECT p.row_no, '{"+".join(table.key)}', concat_ws(' / ', {keys}), 'duplicate_key',
-                   'the same key is on row ' || d.first_row || ' of this file; that row is kept',
-                   'error'
-            FROM _parsed p JOIN _dup_keys d USING ({keys})
-            WHERE p.row_no <> d.first_row AND p.row_no NOT IN (SELECT row_no FROM _bad_rows)"""
-    )
 
 
 def _add_vat_keys(con: duckdb.DuckDBPyConnection) -> None:
@@ -376,6 +494,8 @@ def _apply(
     report: ImportReport,
     progress: Progress,
 ) -> None:
+    """Write ``_incoming``: rows already stored as they are count as already present, rows whose
+    key is stored with other values replace those, the rest are added."""
     cols = ", ".join(table.column_names)
     target = table.name
     if report.compare_with_store:
@@ -396,10 +516,12 @@ def _apply(
         )
     progress("writing", 0.85)
     report.accepted = con.execute(
-        # The org as a literal, not a parameter: a prepared INSERT of millions of rows runs
-        # ~20 % slower in DuckDB, and the org name is validated to [A-Za-z0-9_.-] above.
+        # The org as a literal, not a parameter (see _insert_good_rows).
         f"INSERT INTO {target} (org, {cols}) SELECT {literal(org)}, {cols} FROM _incoming"
     ).fetchone()[0]
+
+
+def _record_import(con: duckdb.DuckDBPyConnection, org: str, report: ImportReport) -> None:
     con.execute(
         "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

@@ -1,8 +1,13 @@
-"""Getting a file into DuckDB as a relation ``_src(row_no, <source columns>)``.
+"""Getting a file into DuckDB: the relation ``_src(row_no, <source columns>)`` and, once the
+import knows how to parse each column, the relation ``_rows`` of parsed rows.
 
 ``row_no`` is the row as a spreadsheet shows it: the header is row 1 and the first data row is
 row 2 (for Parquet, which has no header, the first row is row 1). CSV and Excel columns arrive as
 text and are parsed by :mod:`segmint.imports.parsing`; Parquet columns keep their types.
+
+A CSV file is read once, through the parsing projection, into the temporary table ``_stage``
+(DuckDB's CSV reader does not number rows; a table's ``rowid`` is the file order). Before that,
+``_src`` is a view straight over the file, without ``row_no``, for its columns and a sample.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ import codecs
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,15 +35,34 @@ _SNIFF_BYTES = 1 << 20
 _EXCEL_BATCH = 20_000
 
 
+#: ``select(source, numbered)``: a SELECT over the relation ``source`` that parses its rows; when
+#: ``numbered``, ``source`` has a ``row_no`` column and the SELECT must put it first.
+RowsSelect = Callable[[str, bool], str]
+
+
 @dataclass
 class Staged:
-    """A source file as the relation ``_src``, with the rows the reader itself could not use."""
+    """A source file as the relation ``_src``, with the rows the reader itself could not use
+    (for a CSV file: known once :meth:`create_rows` has read it)."""
 
     format: str
     columns: dict[str, str]  # source column name -> DuckDB type
     malformed: list[tuple[int, str, str]] = field(default_factory=list)  # row, text, message
     encoding: str | None = None
     delimiter: str | None = None
+    # CSV: reads the file through a RowsSelect into _stage and numbers it as _rows.
+    read: Callable[[duckdb.DuckDBPyConnection, RowsSelect], None] | None = None
+
+    def create_rows(self, con: duckdb.DuckDBPyConnection, select: RowsSelect) -> None:
+        """Create ``_rows``: ``row_no`` and the columns of ``select`` for every row of the file.
+
+        Parquet and Excel: a view over ``_src`` (each pass over it reads the source again).
+        CSV: the file is read here, once, into a table; ``malformed`` is known afterwards.
+        """
+        if self.read is None:
+            con.execute("CREATE OR REPLACE TEMP VIEW _rows AS " + select("_src", True))
+        else:
+            self.read(con, select)
 
 
 def detect_format(path: Path) -> str:
@@ -72,19 +96,23 @@ def staged_source(
     elif fmt == "excel":
         yield _stage_excel(con, path, options)
     else:
-        with _utf8_csv(path, options.encoding) as (csv_path, encoding):
-            staged = _stage_csv(con, csv_path, path, options, encoding)
-            if options.encoding is None and any(
-                message.startswith("INVALID ENCODING") for _, _, message in staged.malformed
-            ):
-                # The first megabyte was UTF-8 but a later line is not: the file is cp1252
-                # after all. Read it again as such rather than reject its accented rows.
-                staged = None
-        if staged is not None:
+        with ExitStack() as stack:
+            csv_path, encoding = stack.enter_context(_utf8_csv(path, options.encoding))
+            staged, args = _open_csv(con, csv_path, path, options, encoding)
+
+            def read(con: duckdb.DuckDBPyConnection, select: RowsSelect) -> None:
+                _read_csv(con, staged, args, path, select)
+                if options.encoding is None and any(
+                    message.startswith("INVALID ENCODING") for _, _, message in staged.malformed
+                ):
+                    # The first megabyte was UTF-8 but a later line is not: the file is cp1252
+                    # after all. Read it again as such rather than reject its accented rows.
+                    cp_path, staged.encoding = stack.enter_context(_utf8_csv(path, "cp1252"))
+                    args[0] = literal(str(cp_path))
+                    _read_csv(con, staged, args, path, select)
+
+            staged.read = read
             yield staged
-            return
-        with _utf8_csv(path, "cp1252") as (csv_path, encoding):
-            yield _stage_csv(con, csv_path, path, options, encoding)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -152,13 +180,15 @@ def _utf8_csv(path: Path, encoding: str | None) -> Iterator[tuple[Path, str]]:
         os.unlink(tmp)
 
 
-def _stage_csv(
+def _open_csv(
     con: duckdb.DuckDBPyConnection,
     csv_path: Path,
     shown: Path,
     options: ImportOptions,
     encoding: str,
-) -> Staged:
+) -> tuple[Staged, list[str]]:
+    """``_src`` as a view over the file (no ``row_no``: for the columns and a sample) and the
+    arguments of ``read_csv`` that every read of the file uses."""
     if csv_path.stat().st_size == 0 or not _has_content(csv_path):
         raise ImportFailed(f"{shown.name}: the file is empty (no header row)")
     args = [
@@ -166,26 +196,52 @@ def _stage_csv(
         "header = true",
         "all_varchar = true",
         "ignore_errors = true",
-        "store_rejects = true",
-        "rejects_table = '_csv_rejects'",
-        "rejects_scan = '_csv_scans'",
         # The sniffer reads a sample; a huge sample costs time on big files, a small one can
         # guess the delimiter wrong on files whose first rows are odd.
         "sample_size = 20480",
     ]
     delimiter = options.delimiter or _header_delimiter(csv_path)
     args.append(f"delim = {literal(delimiter)}")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _src AS SELECT * FROM read_csv({', '.join(args)})"
+        )
+        columns = _columns(con, "_src")
+    except duckdb.Error as exc:
+        raise ImportFailed(f"{shown.name}: cannot read as CSV ({_first_line(exc)})") from exc
+    staged = Staged(format="csv", columns=columns, encoding=encoding, delimiter=delimiter)
+    return staged, args
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection,
+    staged: Staged,
+    args: list[str],
+    shown: Path,
+    select: RowsSelect,
+) -> None:
+    """Read the file once through ``select`` into ``_stage``; number its rows as ``_rows``."""
+    reader = (
+        "read_csv("
+        + ", ".join(
+            [
+                *args,
+                "store_rejects = true",
+                "rejects_table = '_csv_rejects'",
+                "rejects_scan = '_csv_scans'",
+            ]
+        )
+        + ")"
+    )
     # DuckDB appends to an existing rejects table: start from empty ones on every read.
     con.execute("DROP TABLE IF EXISTS _csv_rejects")
     con.execute("DROP TABLE IF EXISTS _csv_scans")
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM read_csv({', '.join(args)})"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {select(reader, False)}")
     except duckdb.Error as exc:
         raise ImportFailed(f"{shown.name}: cannot read as CSV ({_first_line(exc)})") from exc
     # DuckDB may report one line several times (once per field it tried); keep one per line.
-    malformed = [
+    staged.malformed = [
         (int(line), csv_line or "", message)
         for line, csv_line, message in con.execute(
             "SELECT line, arg_min(csv_line, column_idx), arg_min(error_type || ': ' || "
@@ -200,22 +256,15 @@ def _stage_csv(
         "row_number() OVER (ORDER BY line) AS skipped "
         "FROM (SELECT DISTINCT line FROM _csv_rejects)) GROUP BY kept_before"
     )
-    if malformed:
+    if staged.malformed:
         con.execute(
-            "CREATE OR REPLACE TEMP VIEW _src AS SELECT s.rowid + 2 + coalesce(k.skipped, 0) "
+            "CREATE OR REPLACE TEMP VIEW _rows AS SELECT s.rowid + 2 + coalesce(k.skipped, 0) "
             "AS row_no, s.* FROM _stage s ASOF LEFT JOIN _skips k ON s.rowid + 1 >= k.kept_before"
         )
     else:
-        con.execute("CREATE OR REPLACE TEMP VIEW _src AS SELECT rowid + 2 AS row_no, * FROM _stage")
-    columns = _columns(con, "_src")
-    columns.pop("row_no")
-    return Staged(
-        format="csv",
-        columns=columns,
-        malformed=malformed,
-        encoding=encoding,
-        delimiter=delimiter,
-    )
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW _rows AS SELECT rowid + 2 AS row_no, * FROM _stage"
+        )
 
 
 def _header_delimiter(path: Path) -> str:

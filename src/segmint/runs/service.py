@@ -111,7 +111,7 @@ def reap_expired(*, session: Session, now: datetime | None = None) -> list[int]:
     from segmint.runs.events import run_finished  # events import runs; keep the cycle lazy
 
     for run_id in expired:
-        run = session.get(Run, run_id)
+        run = session.get(Run, run_id, populate_existing=True)
         segment_type = session.get(SegmentType, run.type_id) if run is not None else None
         if run is not None and segment_type is not None:
             run_finished(session=session, run=run, segment_type=segment_type)

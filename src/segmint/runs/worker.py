@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -153,6 +154,14 @@ class Worker:
             as_of = run.as_of or date.today()
         self._progress(run_id, "computing", 0.05)
         pause_point("computing")
+        store_path = getattr(self.store, "path", None)
+        if store_path is not None and not Path(store_path).exists():
+            # attached() would read a missing file as an empty store: the run would "succeed"
+            # with no customers and wipe every automatic segment. A missing store is an error.
+            raise RunFailed(
+                f"the sales store {store_path} does not exist (no data imported yet, or the "
+                "wrong sales store path); the previous result stays"
+            )
         with self.store.attached() as con:
             computed = compute(
                 con,

@@ -124,6 +124,8 @@ class SalesStore:
                 try:
                     con.execute(f"ATTACH '{path}' AS store (READ_ONLY)")
                 except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower():
+                        raise  # e.g. not a DuckDB file: saying "busy, try again" would mislead
                     raise StoreBusy(
                         f"the sales store {self.path} is in use by another process "
                         "(an import?); try again when it has finished"

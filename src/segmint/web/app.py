@@ -6,6 +6,8 @@ environment) and keeps them on ``app.state``; importing this module builds nothi
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,32 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At start: open the metadata database and migrate it, then start the worker thread when
+    ``settings.worker_in_process``; at shutdown: stop the worker and close the database. (Not in
+    :func:`create_app`, which touches no file.)"""
+    from segmint.metadata.database import Database
+    from segmint.metadata.migrate import upgrade
+    from segmint.runs.background import WorkerThread, make_worker
+
+    settings: Settings = app.state.settings
+    db = Database.from_settings(settings)
+    upgrade(db)
+    app.state.db = db
+    worker = None
+    if settings.worker_in_process:
+        worker = WorkerThread(make_worker(settings, db, store=app.state.store))
+        worker.start()
+    app.state.worker = worker
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+        db.dispose()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the web app for ``settings``."""
     app = FastAPI(
@@ -117,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
         # install cannot reach; the REST API work serves its own docs page.
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = SalesStore.from_settings(settings)
