@@ -255,7 +255,7 @@ def test_an_import_queues_the_types_that_follow_the_data(org: Org, tmp_path: Pat
 
 
 @pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
-def test_a_run_of_a_type_deleted_meanwhile_fails_cleanly(org: Org) -> None:
+def test_deleting_a_type_takes_its_queued_run_with_it(org: Org) -> None:
     type_id = org.create_type("Sales Performance", "pareto")
     org.create_type("Kept", "pareto")
     run = org.start(type_id)
