@@ -96,6 +96,41 @@ def known_to_store(store: Any, org: str, identity: str, customer_key: str) -> bo
         return bool(con.execute(sql, params).fetchall()[0][0])
 
 
+def _override(session: Session, type_id: int, customer_key: str) -> ManualOverride | None:
+    return session.scalars(
+        select(ManualOverride).where(
+            ManualOverride.type_id == type_id, ManualOverride.customer_key == customer_key
+        )
+    ).first()
+
+
+def _manual_change(
+    session: Session,
+    actor: Actor,
+    type_id: int,
+    customer_key: str,
+    auto: str | None,
+    effective_from: str | None,
+    effective_to: str | None,
+    reason: str | None,
+) -> None:
+    """The history row of a person changing a customer's segment (the automatic one stays)."""
+    session.add(
+        SegmentHistory(
+            organization_id=actor.organization_id,
+            type_id=type_id,
+            customer_key=customer_key,
+            source="manual",
+            user_id=actor.user_id,
+            auto_from=auto,
+            auto_to=auto,
+            effective_from=effective_from,
+            effective_to=effective_to,
+            reason=reason,
+        )
+    )
+
+
 def _may_override(session: Session, actor: Actor) -> None:
     if actor.can_manage:
         return
@@ -135,11 +170,7 @@ def set_override(
     ):
         what = "VAT number" if segment_type.identity == "vat" else "customer"
         raise NotFound(f"no {what} {customer_key!r} in this organization")
-    existing = session.scalars(
-        select(ManualOverride).where(
-            ManualOverride.type_id == type_id, ManualOverride.customer_key == customer_key
-        )
-    ).first()
+    existing = _override(session, type_id, customer_key)
     auto_name = _name(segment_type, auto.segment_id) if auto else None
     before = _name(segment_type, existing.segment_id) if existing else auto_name
     if existing is None:
@@ -151,20 +182,7 @@ def set_override(
     existing.reason = reason
     existing.set_by = actor.user_id
     existing.set_at = utcnow()
-    session.add(
-        SegmentHistory(
-            organization_id=actor.organization_id,
-            type_id=type_id,
-            customer_key=customer_key,
-            source="manual",
-            user_id=actor.user_id,
-            auto_from=auto_name,
-            auto_to=auto_name,
-            effective_from=before,
-            effective_to=chosen.name,
-            reason=reason,
-        )
-    )
+    _manual_change(session, actor, type_id, customer_key, auto_name, before, chosen.name, reason)
     session.flush()
     record(
         session=session,
@@ -191,28 +209,20 @@ def clear_override(
     _may_override(session, actor)
     customer_key = _check_key(customer_key)
     segment_type = _lock(session, actor, type_id)
-    existing = session.scalars(
-        select(ManualOverride).where(
-            ManualOverride.type_id == type_id, ManualOverride.customer_key == customer_key
-        )
-    ).first()
+    existing = _override(session, type_id, customer_key)
     if existing is None:
         raise NotFound(f"customer {customer_key!r} has no manual segment in {segment_type.name!r}")
     auto = _auto(session, segment_type, customer_key)
     auto_name = _name(segment_type, auto.segment_id) if auto else None
-    session.add(
-        SegmentHistory(
-            organization_id=actor.organization_id,
-            type_id=type_id,
-            customer_key=customer_key,
-            source="manual",
-            user_id=actor.user_id,
-            auto_from=auto_name,
-            auto_to=auto_name,
-            effective_from=_name(segment_type, existing.segment_id),
-            effective_to=auto_name,
-            reason=reason,
-        )
+    _manual_change(
+        session,
+        actor,
+        type_id,
+        customer_key,
+        auto_name,
+        _name(segment_type, existing.segment_id),
+        auto_name,
+        reason,
     )
     session.delete(existing)
     session.flush()

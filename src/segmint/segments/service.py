@@ -96,6 +96,15 @@ def _check_type_fields(values: dict[str, Any]) -> None:
         _check_cuts(metric, values[f"{metric}_cuts"])
     if values["schedule"] is not None:
         _check_schedule(values["schedule"])
+    if values["method"] == "rfm" and (
+        values["min_sales"] or values["branches"] or values["brands"]
+    ):
+        # RFM measures the customer's whole buying behaviour; say so instead of ignoring it.
+        raise ValidationError(
+            "RFM types use all sales of the period; branches, brands and minimum net sales "
+            "apply to Pareto types",
+            field="min_sales" if values["min_sales"] else "branches",
+        )
 
 
 def _check_cuts(metric: str, cuts: list[Any] | None) -> list[str] | None:
@@ -358,13 +367,6 @@ def create_type(
     values.update(fields)
     _check_type_fields(values)
     values["name"] = values["name"].strip()
-    if method == "rfm" and (values["min_sales"] or values["branches"] or values["brands"]):
-        # RFM measures the customer's whole buying behaviour; say so instead of ignoring it.
-        raise ValidationError(
-            "RFM types use all sales of the period; branches, brands and minimum net sales "
-            "apply to Pareto types",
-            field="min_sales" if values["min_sales"] else "branches",
-        )
     if segments is None:
         segments = copy.deepcopy(list(PARETO_DEFAULTS if method == "pareto" else RFM_DEFAULTS))
     check_segments(method, segments)
@@ -423,14 +425,6 @@ def update_type(*, session: Session, actor: Actor, type_id: int, **changes: Any)
     segment_type = _lock(session, actor, type_id)
     values = _type_values(segment_type, changes)
     _check_type_fields(values)
-    if segment_type.method == "rfm" and (
-        values["min_sales"] or values["branches"] or values["brands"]
-    ):
-        raise ValidationError(
-            "RFM types use all sales of the period; branches, brands and minimum net sales "
-            "apply to Pareto types",
-            field="min_sales" if values["min_sales"] else "branches",
-        )
     if "name" in changes:
         changes["name"] = changes["name"].strip()
         _unique_name(session, actor, changes["name"], type_id)
