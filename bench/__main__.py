@@ -1,11 +1,11 @@
-"""`python -m bench [imports|engine|runs] [options]`: without a name, every benchmark in turn."""
+"""`python -m bench [imports|engine|runs|api] [options]`: without a name, every benchmark."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ["imports", "engine", "runs"]
+BENCHMARKS = ["imports", "engine", "runs", "api"]
 
 
 def main(argv: list[str]) -> int:

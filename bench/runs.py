@@ -16,10 +16,11 @@ metadata database (SQLite file, or a fresh PostgreSQL database dropped afterward
 * overhead: full / engine - 1. Target (issue 4): at most 100 %, persistence at most doubles
   the engine time.
 
-The phases inside the worker (compute, snapshot write, swap) are timed by wrapping the worker's
-functions, to show where the time goes. PostgreSQL is the server at 127.0.0.1:5432 as user
-``postgres``, or the libpq connection string in ``SEGMINT_BENCH_POSTGRES``; when it does not
-answer, the postgres cases are skipped. Exit status 1 when a case misses the target.
+The phases inside the worker (compute, snapshot write, comparison with the previous result,
+swap) are timed by wrapping the worker's functions, to show where the time goes. PostgreSQL is
+the server at 127.0.0.1:5432 as user ``postgres``, or the libpq connection string in
+``SEGMINT_BENCH_POSTGRES``; when it does not answer, the postgres cases are skipped. Exit
+status 1 when a case misses the target.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ LINES_PER_CUSTOMER = 10
 LINES_PER_DOCUMENT = 4
 SEED = 20251231
 TARGET = 1.0  # persistence adds at most 100 % to the engine time
-PHASES = ("compute", "write", "swap")
+PHASES = ("compute", "write", "compare", "swap")
 CHANGED_EVERY = 1000  # the re-run's data change: one new line for every 1000th customer
 ADMIN_DSN = os.environ.get(
     "SEGMINT_BENCH_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -192,15 +193,18 @@ class Timed:
 
 @contextlib.contextmanager
 def phase_timers() -> Iterator[dict[str, float]]:
-    """Time the worker's compute, snapshot write and swap (wrapping the names it calls)."""
+    """Time the worker's compute, snapshot write, comparison and swap (wrapping the names it
+    calls)."""
     import segmint.runs.worker as worker_module
 
     spent: dict[str, float] = {}
-    originals = {
-        "compute": worker_module.compute,
-        "write": worker_module.write_snapshot,
-        "swap": worker_module.swap,
+    names = {
+        "compute": "compute",
+        "write": "write_snapshot",
+        "compare": "changed_segments",
+        "swap": "swap",
     }
+    originals = {phase: getattr(worker_module, name) for phase, name in names.items()}
 
     def timed(phase: str, fn: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -212,15 +216,13 @@ def phase_timers() -> Iterator[dict[str, float]]:
 
         return wrapper
 
-    worker_module.compute = timed("compute", originals["compute"])
-    worker_module.write_snapshot = timed("write", originals["write"])
-    worker_module.swap = timed("swap", originals["swap"])
+    for phase, name in names.items():
+        setattr(worker_module, name, timed(phase, originals[phase]))
     try:
         yield spent
     finally:
-        worker_module.compute = originals["compute"]
-        worker_module.write_snapshot = originals["write"]
-        worker_module.swap = originals["swap"]
+        for phase, name in names.items():
+            setattr(worker_module, name, originals[phase])
 
 
 def engine_alone(db: Any, store: Any, type_id: int) -> tuple[float, int]:
@@ -319,7 +321,7 @@ def _row(kind: str, method: str, customers: int, label: str, t: Timed) -> str:
     return (
         f"{kind:8} {method:6} {customers:>10,} {t.lines:>11,} {label:5} {t.engine:7.2f}s"
         f" {t.full:7.2f}s {t.overhead:8.0%} {met:>6}  {p['compute']:7.2f}s {p['write']:6.2f}s"
-        f" {p['swap']:6.2f}s {t.history:>8,}"
+        f" {p['compare']:6.2f}s {p['swap']:6.2f}s {t.history:>8,}"
     )
 
 
@@ -360,13 +362,14 @@ def main(argv: list[str] | None = None) -> int:
         "engine = compute() + con.sql(computed.sql).to_arrow_table();"
         " full = Worker.claim() + execute(); overhead = full / engine - 1;"
         f" target <= {TARGET:.0%}\n"
-        "compute / write / swap: the worker's phases inside the full run"
-        " (write = snapshot rows into assignments, swap = history + switch)"
+        "compute / write / compare / swap: the worker's phases inside the full run"
+        " (write = snapshot rows into assignments while the previous result is read,"
+        " compare = waiting for it + comparing in DuckDB, swap = history + switch)"
     )
     print(
         f"{'db':8} {'method':6} {'customers':>10} {'lines':>11} {'run':5} {'engine':>8}"
-        f" {'full':>8} {'overhead':>8} {'target':>6}  {'compute':>8} {'write':>7} {'swap':>7}"
-        f" {'history':>8}",
+        f" {'full':>8} {'overhead':>8} {'target':>6}  {'compute':>8} {'write':>7} {'compare':>7}"
+        f" {'swap':>7} {'history':>8}",
         flush=True,
     )
     ok = True

@@ -78,6 +78,33 @@ class Settings(BaseSettings):
         "segment) is kept; older runs keep their summary and history but lose the snapshot.",
     )
 
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        description="A browser session ends this many hours after login, however active.",
+    )
+    session_idle_minutes: float = Field(
+        default=120,
+        gt=0,
+        description="A browser session ends after this many minutes without a request.",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins for one e-mail address within `login_window_minutes` "
+        "after which that account's logins are refused until the window has passed (an "
+        "address gets four times as many, across accounts).",
+    )
+    login_window_minutes: float = Field(
+        default=15, gt=0, description="The window that `login_max_failures` counts in."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body the API accepts (bytes); a larger one gets 413 "
+        "before it is read.",
+    )
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         weak = self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32

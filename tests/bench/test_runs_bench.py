@@ -34,13 +34,13 @@ def test_runs_benchmark_at_2000_customers_on_sqlite(tmp_path: Path) -> None:
             rows[match[1], match[3]] = line.split()
     assert set(rows) == {(m, r) for m in ("pareto", "rfm") for r in ("first", "rerun")}
     for (method, run), cells in rows.items():
-        # db, method, customers, lines, run, engine, full, overhead, target, 3 phases, history
-        assert len(cells) == 13, cells
+        # db, method, customers, lines, run, engine, full, overhead, target, 4 phases, history
+        assert len(cells) == 14, cells
         assert cells[3] == ("20,000" if run == "first" else "20,002")  # + the re-run's change
         engine, full = float(cells[5].rstrip("s")), float(cells[6].rstrip("s"))
         assert engine > 0 and full > 0
         assert cells[8] == ("ok" if full / engine - 1 <= 1.0 else "MISSED")
-        history = int(cells[12].replace(",", ""))
+        history = int(cells[13].replace(",", ""))
         # The first run writes a history row for every customer in a segment, a re-run few.
         assert (history > 1000) if run == "first" else (history < 100), (method, run, history)
     assert list(tmp_path.iterdir()) == []  # the temporary store and databases are gone

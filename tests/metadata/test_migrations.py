@@ -23,7 +23,7 @@ from segmint.metadata.models import Base
 from segmint.runs.models import Run
 from tests.runs.support import BASE_LINES, make_org
 
-HEAD = "0001"
+HEAD = "0003"
 
 
 def table_names(db: Database) -> set[str]:

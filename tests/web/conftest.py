@@ -3,10 +3,18 @@ module, so these tests do not depend on the importer or the demo generator."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+from starlette.testclient import TestClient
+
+from segmint.accounts import service as accounts
 from segmint.settings import Settings
 from segmint.store import SalesStore
+from segmint.web.app import create_app
+from tests.api.conftest import PASSWORD, World, build_world
+from tests.conftest import chromium_path
 
 
 def seed_store(settings: Settings) -> None:
@@ -53,3 +61,63 @@ def seeded_settings(settings: Settings) -> Settings:
     """Settings whose sales store holds the data of :func:`seed_store`."""
     seed_store(settings)
     return settings
+
+
+# -- a world with accounts, segment types and runs, for the pages and the browser ------------
+
+
+@pytest.fixture
+def web_world(tmp_path: Path) -> Iterator[World]:
+    """The API tests' world (ACME with 60 customers, a Pareto and an RFM type that ran, an
+    override; BETA) on SQLite, with the in-process worker running so runs started from a page
+    finish on their own."""
+    settings = Settings(data_dir=tmp_path / "data", worker_in_process=True, _env_file=None)
+    yield from build_world(settings)
+
+
+@pytest.fixture
+def empty_world(tmp_path: Path) -> Iterator[World]:
+    """An organization with accounts but no sales data and no segment types."""
+    settings = Settings(data_dir=tmp_path / "data", worker_in_process=False, _env_file=None)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        world = World(app=app, client=client, db=app.state.db, settings=settings)
+        with world.db.session() as session:
+            accounts.ensure_organization(session=session, slug="acme", name="ACME Empty")
+            system = accounts.system_actor(session=session, org="acme")
+            for who, role in (
+                ("acme_admin", "admin"),
+                ("acme_manager", "manager"),
+                ("acme_rep1", "rep"),
+            ):
+                user = accounts.create_user(
+                    session=session,
+                    actor=system,
+                    email=f"{who}@acme.test",
+                    role=role,
+                    password=PASSWORD,
+                    name=who,
+                )
+                world.users[who] = user.id
+        yield world
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium driven by Playwright, one per test module."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip(
+            "chromium not found: install Debian's chromium (apt-get install chromium) "
+            "or set SEGMINT_CHROMIUM to its path"
+        )
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.support import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -14,7 +14,10 @@ from starlette.testclient import TestClient
 from segmint import __version__
 from segmint.settings import Settings
 from segmint.store import SalesStore
+from segmint.accounts import service as accounts
 from segmint.web.app import SECURITY_HEADERS, create_app
+from tests.api.conftest import PASSWORD, World
+from tests.web.support import client_login, email
 
 
 @pytest.fixture
@@ -76,40 +79,82 @@ def test_health_with_data(seeded_client: TestClient) -> None:
     assert seeded_client.get("/healthz").json()["sales_store"] == "ok"
 
 
-def test_home_empty_store_explains_how_to_load_data(client: TestClient) -> None:
-    response = client.get("/")
+def test_home_sends_anonymous_visitors_to_the_login_page(client: TestClient) -> None:
+    response = client.get("/notifications?page=2", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/notifications%3Fpage%3D2"
+    login = client.get(response.headers["location"])
+    assert login.status_code == 200
+    assert 'name="next" value="/notifications?page=2"' in login.text
+
+
+def test_home_empty_store_explains_how_to_load_data(empty_world: World) -> None:
+    client_login(empty_world, "acme_manager")
+    response = empty_world.client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "No sales data yet" in response.text
-    assert "segmint demo-data" in response.text
-    assert "segmint import sales" in response.text
-    assert "<table" not in response.text
-
-
-def test_home_lists_organizations_with_their_size(seeded_client: TestClient) -> None:
-    response = seeded_client.get("/")
-    assert response.status_code == 200
     html = response.text
-    # Numbers from tests/web/conftest.py:seed_store.
-    acme = html[html.index('data-org="ACME"') : html.index('data-org="BETA"')]
-    for cell in ("1,234", ">50<", ">0<", "2024-01-01", "2024-12-30", "12,957.00"):
-        assert cell in acme, cell
-    beta = html[html.index('data-org="BETA"') :]
-    for cell in (">3<", ">2<", ">1<", "2025-03-01", "2025-03-05", "300.25"):
-        assert cell in beta, cell
-    assert "2 organizations in the sales store: 1,237 sales lines, 52 customers, 1 product." in (
-        " ".join(html.split())
-    )
-    assert "No sales data yet" not in html
+    assert "No sales data yet" in html
+    assert "segmint import sales sales.csv --org acme" in html
+    assert "No segment types yet" in html
+    assert 'href="/settings/segments/new"' in html
 
 
-def test_home_escapes_organization_names(settings: Settings) -> None:
-    with SalesStore.from_settings(settings).connect() as con:
-        con.execute("INSERT INTO customers (org, customer_id) VALUES ('<b>evil</b>', 'C1')")
-    with TestClient(create_app(settings)) as c:
-        html = c.get("/").text
+def test_home_shows_the_organizations_data_and_types(web_world: World) -> None:
+    client_login(web_world, "acme_manager")
+    html = " ".join(web_world.client.get("/").text.split())
+    # tests/api/conftest.py: 60 customers; customer i has i % 6 + 1 lines of 10 * (i + 1).
+    lines = sum(i % 6 + 1 for i in range(60))
+    sales = sum((i % 6 + 1) * 10 * (i + 1) for i in range(60))
+    assert f'<span class="stat-value">{lines:,}</span>' in html
+    assert f'<span class="stat-value">{sales:,.2f}</span>' in html
+    assert "ACME Sales" in html and "ACME Behaviour" in html
+    assert "Beta ABC" not in html
+    client_login(web_world, "beta_manager")
+    beta = web_world.client.get("/").text
+    assert "Beta ABC" in beta and "ACME Sales" not in beta
+
+
+def test_home_escapes_organization_names(empty_world: World) -> None:
+    with empty_world.db.session() as session:
+        organization = accounts.get_organization(session=session, slug="acme")
+        organization.name = "<b>evil</b>"
+    client_login(empty_world, "acme_manager")
+    html = empty_world.client.get("/").text
     assert "<b>evil</b>" not in html
     assert "&lt;b&gt;evil&lt;/b&gt;" in html
+
+
+def test_login_form_refuses_a_wrong_password_and_logout_needs_the_csrf_token(
+    web_world: World,
+) -> None:
+    c = web_world.client
+    c.cookies.clear()
+    wrong = c.post("/login", data={"email": email("acme_manager"), "password": "nope-nope-nope"})
+    assert wrong.status_code == 401
+    assert "Wrong e-mail address or password." in wrong.text
+    client_login(web_world, "acme_manager")
+    assert (
+        c.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False).status_code == 403
+    )
+    assert c.get("/", follow_redirects=False).status_code == 200
+    token = c.get("/").text.split('name="csrf-token" content="')[1].split('"')[0]
+    out = c.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert c.get("/", follow_redirects=False).status_code == 303
+
+
+def test_login_redirects_only_to_paths_on_this_site(web_world: World) -> None:
+    c = web_world.client
+    for target, expected in (("/customers", "/customers"), ("//evil.test/x", "/"),
+                             ("https://evil.test", "/"), ("/\\evil.test", "/")):  # fmt: skip
+        c.cookies.clear()
+        response = c.post(
+            "/login",
+            data={"email": email("acme_manager"), "password": PASSWORD, "next": target},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == expected, target
 
 
 def test_busy_store_gives_a_503_page_and_a_busy_health(
@@ -118,6 +163,16 @@ def test_busy_store_gives_a_503_page_and_a_busy_health(
     app = create_app(settings)
     _quick_busy(app)
     with TestClient(app, raise_server_exceptions=False) as c:
+        with app.state.db.session() as session:
+            system = accounts.system_actor(session=session, org="acme")
+            accounts.create_user(
+                session=session,
+                actor=system,
+                email="m@acme.test",
+                role="manager",
+                password=PASSWORD,
+            )
+        c.post("/login", data={"email": "m@acme.test", "password": PASSWORD})
         page = c.get("/")
         health = c.get("/healthz")
     assert page.status_code == 503
@@ -136,10 +191,17 @@ def _has_security_headers(headers) -> bool:
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/", 200), ("/healthz", 200), ("/static/segmint.css", 200), ("/nowhere", 404)],
+    [
+        ("/", 303),
+        ("/login", 200),
+        ("/healthz", 200),
+        ("/static/segmint.css", 200),
+        ("/vendor/plotly.min.js", 200),
+        ("/nowhere", 404),
+    ],  # fmt: skip
 )
 def test_security_headers_on_every_response(client: TestClient, path: str, status: int) -> None:
-    response = client.get(path)
+    response = client.get(path, follow_redirects=False)
     assert response.status_code == status
     assert _has_security_headers(response.headers)
 
@@ -159,8 +221,8 @@ def test_static_css_is_served(client: TestClient) -> None:
     assert ".topbar" in response.text
 
 
-@pytest.mark.parametrize("path", ["/", "/healthz"])
-def test_head_is_allowed(client: TestClient, path: str) -> None:
-    response = client.head(path)
-    assert response.status_code == 200
+@pytest.mark.parametrize(("path", "status"), [("/", 303), ("/healthz", 200)])
+def test_head_is_allowed(client: TestClient, path: str, status: int) -> None:
+    response = client.head(path, follow_redirects=False)
+    assert response.status_code == status
     assert response.content == b""

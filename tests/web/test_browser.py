@@ -1,107 +1,64 @@
-"""The real app under uvicorn, looked at by Debian's chromium through Playwright."""
+"""The real app under uvicorn, looked at by Debian's chromium through Playwright: logging in,
+the overview, the notification bell and logging out."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from segmint.settings import Settings
-from segmint.web.app import create_app
-from tests.conftest import chromium_path
+from tests.api.conftest import World
+from tests.web.support import VIEWPORT, ConsoleWatch, LiveServer, browser_login
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-
-@pytest.fixture
-def live_url(seeded_settings: Settings) -> Iterator[str]:
-    """The app served by uvicorn in a thread, on a free port of 127.0.0.1."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(seeded_settings), log_level="warning", ws="none", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            if not thread.is_alive():
-                pytest.fail("uvicorn stopped before it started")
-            threading.Event().wait(0.05)
-        else:
-            pytest.fail("uvicorn did not start within 10 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip(
-            "chromium not found: install Debian's chromium (apt-get install chromium) "
-            "or set SEGMINT_CHROMIUM to its path"
+def test_login_overview_bell_and_logout(web_world: World, browser, tmp_path: Path) -> None:
+    with LiveServer(web_world.app) as base:
+        page = browser.new_page(viewport=VIEWPORT)
+        watch = ConsoleWatch(page)
+        response = page.goto(base + "/")
+        # Not logged in: the login form, which brings us back to where we wanted to go.
+        assert page.url == base + "/login?next=/"
+        assert response is not None and response.headers["x-frame-options"] == "DENY"
+        page.get_by_label("E-mail address").fill("acme_manager@acme.test")
+        page.get_by_label("Password").fill("wrong password!")
+        page.get_by_role("button", name="Log in").click()
+        assert (
+            page.get_by_test_id("login-error").inner_text() == "Wrong e-mail address or password."
         )
-    return path
 
+        browser_login(page, base, "acme_manager")
+        assert page.title() == "Overview · Segmint"
+        assert page.get_by_test_id("org-name").inner_text() == "Acme"
+        lines = sum(i % 6 + 1 for i in range(60))
+        assert f"{lines:,}" in page.locator(".cards").inner_text()
+        cards = page.locator("article.type-card h3").all_inner_texts()
+        assert cards == ["ACME Sales", "ACME Behaviour"]
+        # The stylesheet was allowed by the CSP and applied.
+        topbar_bg = page.locator(".topbar").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert topbar_bg == "rgb(31, 78, 121)"
+        # Managers see Settings; the bell counts the three runs' notifications.
+        assert page.get_by_role("navigation", name="Main").get_by_role("link").all_inner_texts() == [
+            "Overview", "Customers", "Insights", "Settings",
+        ]  # fmt: skip
+        assert page.get_by_test_id("unread").inner_text() == "2"
+        page.get_by_test_id("bell").click()
+        page.get_by_role("button", name="Mark all as read").click()
+        assert page.get_by_test_id("unread").count() == 0
+        page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
-def test_home_page_in_a_browser(live_url: str, chromium: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url(base + "/login")
+        page.goto(base + "/")
+        assert page.url == base + "/login?next=/"
 
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            # A CSP violation or a missing asset shows up as a console error or a failed request.
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-            response = page.goto(live_url + "/")
-            assert response is not None and response.status == 200
-            assert response.headers["x-frame-options"] == "DENY"
-
-            rows = page.locator("table.orgs tbody tr")
-            assert rows.count() == 2
-            acme = page.locator('tr[data-org="ACME"]')
-            assert acme.locator("th").inner_text() == "ACME"
-            # Sales lines, customers, products, first and last invoice, net sales.
-            assert acme.locator("td").all_inner_texts() == [
-                "1,234", "50", "0", "2024-01-01", "2024-12-30", "12,957.00",
-            ]  # fmt: skip
-            beta = page.locator('tr[data-org="BETA"]')
-            assert beta.locator("td").all_inner_texts() == [
-                "3", "2", "1", "2025-03-01", "2025-03-05", "300.25",
-            ]  # fmt: skip
-            assert page.title() == "Organizations · Segmint"
-
-            # The stylesheet was allowed by the CSP and applied.
-            topbar_bg = page.locator(".topbar").evaluate("e => getComputedStyle(e).backgroundColor")
-            assert topbar_bg == "rgb(31, 78, 121)"
-
-            page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
-        finally:
-            browser.close()
-    assert (tmp_path / "home.png").stat().st_size > 0
-    assert problems == []
+        # A rep's menu has no Settings.
+        browser_login(page, base, "acme_rep1")
+        assert "Settings" not in page.get_by_role("navigation", name="Main").inner_text()
+        page.close()
+    assert (tmp_path / "overview.png").stat().st_size > 0
+    # The one console error is the browser reporting the wrong password's 401 page.
+    assert watch.problems == [
+        "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+    ]

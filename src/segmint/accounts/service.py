@@ -106,3 +106,88 @@ def verify_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def list_users(*, session: Session, actor: Actor) -> list[User]:
+    """The organization's users (admins manage them; everyone may see who is on the team)."""
+    return list(
+        session.scalars(
+            select(User).where(User.organization_id == actor.organization_id).order_by(User.id)
+        )
+    )
+
+
+def get_user(*, session: Session, actor: Actor, user_id: int) -> User:
+    user = session.scalars(
+        select(User).where(User.id == user_id, User.organization_id == actor.organization_id)
+    ).first()
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def update_user(*, session: Session, actor: Actor, user_id: int, **changes: object) -> User:
+    """Change a user's role, name, sales rep, active flag or password. An admin cannot take
+    away their own admin role or deactivate themselves (the organization would lose its
+    admin); deactivating a user ends their sessions and their tokens stop working."""
+    from segmint.accounts.models import WebSession
+
+    actor.require_admin("changing a user")
+    user = get_user(session=session, actor=actor, user_id=user_id)
+    allowed = {"role", "name", "sales_rep", "active", "password"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field="user")
+    if "role" in changes and changes["role"] not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+    if user.id == actor.user_id and (
+        changes.get("active") is False or changes.get("role", "admin") != "admin"
+    ):
+        raise Conflict("you cannot demote or deactivate yourself", field="role")
+    password = changes.pop("password", None)
+    if password is not None:
+        if not isinstance(password, str) or len(password) < 10:
+            raise ValidationError("password needs at least 10 characters", field="password")
+        user.password_hash = _hasher.hash(password)
+    for key, value in changes.items():
+        setattr(user, key, value.strip() if isinstance(value, str) else value)
+    if changes.get("active") is False or password is not None:
+        session.execute(WebSession.__table__.delete().where(WebSession.user_id == user.id))
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action="user.update",
+        entity="user",
+        entity_id=user.id,
+        changed=sorted([*changes, *(["password"] if password is not None else [])]),
+    )
+    return user
+
+
+def update_organization(*, session: Session, actor: Actor, **changes: object) -> Organization:
+    """Change the organization's name and its rules for reps (admins only)."""
+    actor.require_admin("changing the organization's settings")
+    organization = session.get(Organization, actor.organization_id)
+    if organization is None:
+        raise NotFound("no such organization")
+    allowed = {"name", "reps_see_own_customers_only", "reps_can_override"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field="org")
+    if "name" in changes:
+        name = str(changes["name"]).strip()
+        if not name or len(name) > 200 or "\x00" in name:
+            raise ValidationError("name: 1 to 200 characters of text", field="name")
+        changes["name"] = name
+    for key, value in changes.items():
+        setattr(organization, key, value)
+    record(
+        session=session,
+        actor=actor,
+        action="organization.update",
+        entity="organization",
+        entity_id=organization.id,
+        **{k: v for k, v in changes.items()},
+    )
+    return organization

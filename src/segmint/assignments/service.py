@@ -421,6 +421,42 @@ def override_count(*, session: Session, actor: Actor, type_id: int) -> int:
     )
 
 
+@dataclass(frozen=True)
+class OverridePage:
+    total: int
+    items: list[dict[str, Any]]
+
+
+def list_overrides(
+    *, session: Session, actor: Actor, type_id: int, limit: int = 100, offset: int = 0
+) -> OverridePage:
+    """A type's manual segments ordered by customer key: key, segment name, reason, who, when."""
+    segment_type = get_type(session=session, actor=actor, type_id=type_id)
+    names = {s.id: s.name for s in segment_type.segments}
+    where = ManualOverride.type_id == type_id
+    total = session.scalar(select(func.count()).select_from(ManualOverride).where(where)) or 0
+    rows = session.scalars(
+        select(ManualOverride)
+        .where(where)
+        .order_by(ManualOverride.customer_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return OverridePage(
+        total=total,
+        items=[
+            {
+                "customer_key": row.customer_key,
+                "segment": names.get(row.segment_id, ""),
+                "reason": row.reason,
+                "set_by": row.set_by,
+                "set_at": row.set_at,
+            }
+            for row in rows
+        ],
+    )
+
+
 def timeline(
     *, session: Session, actor: Actor, type_id: int, customer_key: str
 ) -> list[SegmentHistory]:

@@ -1,7 +1,7 @@
 """Every metadata table, imported in one place so ``Base.metadata`` is complete (Alembic's
 autogenerate and the tests that compare migrations with the models rely on it)."""
 
-from segmint.accounts.models import Organization, User
+from segmint.accounts.models import ApiToken, LoginFailure, Organization, User, WebSession
 from segmint.assignments.models import Assignment, ManualOverride, SegmentHistory
 from segmint.audit.models import AuditEntry
 from segmint.metadata.base import Base
@@ -9,9 +9,11 @@ from segmint.runs.models import Notification, Run, WebhookDelivery, WebhookEndpo
 from segmint.segments.models import Segment, SegmentType
 
 __all__ = [
+    "ApiToken",
     "Assignment",
     "AuditEntry",
     "Base",
+    "LoginFailure",
     "ManualOverride",
     "Notification",
     "Organization",
@@ -20,6 +22,7 @@ __all__ = [
     "SegmentHistory",
     "SegmentType",
     "User",
+    "WebSession",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

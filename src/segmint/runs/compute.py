@@ -40,6 +40,7 @@ class Computed:
     """The result of the engine for one run, still inside DuckDB."""
 
     sql: str  # a query on the DuckDB connection yielding SNAPSHOT_COLUMNS
+    table: str = ""  # the DuckDB temporary table behind it (customer_key, segment_id, ...)
     summary: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     suggested_cuts: dict[str, list[str]] | None = None
@@ -141,6 +142,7 @@ def compute(
     columns = ", ".join(str(run_id) if c == "run_id" else c for c in SNAPSHOT_COLUMNS)
     return Computed(
         sql=f"SELECT {columns} FROM {name} ORDER BY customer_key",
+        table=name,
         summary=summary,
         params={
             "method": segment_type.method,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -72,7 +73,7 @@ def segments_changed(
     session: Session,
     organization_id: int,
     type_id: int,
-    changes: list[dict[str, Any]],
+    changes: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
     total: int | None = None,
     run_id: int | None = None,
 ) -> None:
@@ -82,13 +83,26 @@ def segments_changed(
     for a customer new to the type, ``source`` "automatic" or "manual"). The caller batches: a run
     passes at most the first :data:`MAX_CHANGES` and the full count as ``total``; longer lists are
     cut here too, so no event grows without bound. Nothing is sent when nothing changed.
+
+    ``changes`` may be a function returning the list (a run passes one, with ``total``): it is
+    called only when an endpoint takes the event, so nobody pays for listing changes that no one
+    receives.
     """
-    total = len(changes) if total is None else max(total, len(changes))
-    if total == 0:
-        return
+    if callable(changes):
+        if total is None:
+            raise ValueError("a function for the changes needs the total")
+        if total == 0:
+            return
+    else:
+        total = len(changes) if total is None else max(total, len(changes))
+        if total == 0:
+            return
     endpoints = _subscribed(session, organization_id, SEGMENT_CHANGED)
     if not endpoints:
         return  # skip building a payload nobody receives
+    if callable(changes):
+        changes = changes()
+        total = max(total, len(changes))
     segment_type = session.get(SegmentType, type_id)
     kept = list(changes[:MAX_CHANGES])
     data = {

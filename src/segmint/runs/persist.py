@@ -7,19 +7,33 @@ automatic segment changed (with the effective segment, manual overrides as they 
 moment), point the type at the new run, mark the run succeeded, queue its notifications and
 webhook events. A worker killed before or during the swap leaves the previous result exactly
 as it was.
+
+Which customers changed is found in DuckDB when it can be: :class:`PreviousSegments` reads the
+current run's (customer, segment) pairs in a thread of its own while the new snapshot is being
+written, and :func:`changed_segments` compares them with the new result. The swap then only
+looks up the changed customers, instead of comparing two snapshots of every customer in the
+metadata database. A type's first run has nothing to compare with (its history is read straight
+off the new snapshot); when the pairs could not be read (or another run became current
+meanwhile) the swap compares in SQL as before.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import logging
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import bindparam, delete, select, text
 
@@ -31,9 +45,12 @@ from segmint.runs.compute import SNAPSHOT_COLUMNS, Computed
 from segmint.runs.models import Run
 from segmint.segments.models import SegmentType
 
+log = logging.getLogger(__name__)
+
 CHUNK_ROWS = 50_000
-_ROWS_PER_INSERT = 100
-_SQLITE_MAX_VALUES = 999  # SQLITE_MAX_VARIABLE_NUMBER before SQLite 3.32
+_ROWS_PER_INSERT = 500
+# SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since.
+_SQLITE_MAX_VALUES = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def pause_point(stage: str) -> None:
@@ -91,8 +108,8 @@ def _insert_sqlite(connection: Any, batch: pa.RecordBatch, run_id: int) -> None:
     the row, so: the run id is a literal; a column that is NULL in every row of the batch
     (Pareto has no R/F/M figures, RFM no rank) is left out, its default being NULL (turning an
     all-NULL Arrow column into Python values is slow too); and each statement inserts up to
-    :data:`_ROWS_PER_INSERT` rows (``VALUES (...), (...), ...``), within SQLite's limit of 999
-    bound values, so executemany steps once per ~100 rows instead of once per row."""
+    :data:`_ROWS_PER_INSERT` rows (``VALUES (...), (...), ...``), within SQLite's limit of bound
+    values, so executemany steps once per few hundred rows instead of once per row."""
     names, columns = [], []
     for name, column in zip(SNAPSHOT_COLUMNS[1:], batch.columns[1:], strict=True):
         if column.null_count < len(column):
@@ -146,6 +163,107 @@ def _copy_postgres(
     return written
 
 
+# -- comparing with the current result in DuckDB ------------------------------------------------
+
+
+def read_segments(db: Database, run_id: int) -> pa.Table | None:
+    """``customer_key`` and ``segment_id`` of every snapshot row of a run, as an Arrow table;
+    None when they cannot be read that way.
+
+    Each database hands the rows over in one piece that Python does not take apart row by row:
+    SQLite as two JSON arrays (``json_group_array``), PostgreSQL as two strings, the keys
+    joined by U+0001 (``string_agg``; half the time of a COPY). A key containing U+0001 makes
+    one key too many: then None, and the swap compares in SQL."""
+    schema = pa.schema([("customer_key", pa.string()), ("segment_id", pa.int64())])
+    with db.read_session() as session:
+        if db.dialect == "postgresql":
+            keys, segments, count = session.execute(
+                text(
+                    "SELECT string_agg(customer_key, chr(1)), "
+                    "string_agg(coalesce(CAST(segment_id AS text), ''), ','), count(*) "
+                    "FROM assignments WHERE run_id = :run_id"
+                ),
+                {"run_id": run_id},
+            ).one()
+        else:
+            keys, segments = session.execute(
+                text(
+                    "SELECT json_group_array(customer_key), json_group_array(segment_id) "
+                    "FROM assignments WHERE run_id = :run_id"
+                ),
+                {"run_id": run_id},
+            ).one()
+    if db.dialect != "postgresql":
+        return pa.table(
+            [pa.array(json.loads(keys), pa.string()), pa.array(json.loads(segments), pa.int64())],
+            schema=schema,
+        )
+    if not count:
+        return schema.empty_table()
+    key_list = keys.split("\x01")
+    if len(key_list) != count:
+        return None
+    ids = pa.array(segments.split(","))
+    ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
+    return pa.table([pa.array(key_list, pa.string()), ids.cast(pa.int64())], schema=schema)
+
+
+class PreviousSegments:
+    """The current result of a type (its run's customers and segments), read by a thread of its
+    own while the new result is written. :meth:`table` waits for it; None when it could not be
+    read (the swap then compares in SQL)."""
+
+    def __init__(self, db: Database, run_id: int) -> None:
+        self.run_id = run_id
+        self._db = db
+        self._table: pa.Table | None = None
+        self._thread = threading.Thread(
+            target=self._read, name=f"previous-run-{run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._table = read_segments(self._db, self.run_id)
+        except Exception:  # an optimisation only: the swap compares in SQL instead
+            log.warning(
+                "run %s: reading its result for the comparison failed", self.run_id, exc_info=True
+            )
+
+    def table(self) -> pa.Table | None:
+        self._thread.join()
+        return self._table
+
+
+@dataclass
+class Changes:
+    """Customers whose automatic segment differs between run ``old_run`` and the new one:
+    ``(customer_key, old segment id, new segment id)``, either id None when the customer has no
+    segment (or no row) in that run."""
+
+    old_run: int
+    rows: list[tuple[str, int | None, int | None]]
+
+
+def changed_segments(con: Any, computed: Computed, previous: PreviousSegments) -> Changes | None:
+    """Compare the new result (still in DuckDB) with the previous one, in DuckDB."""
+    old = previous.table()
+    if old is None:
+        return None
+    name = f"{computed.table}_previous"
+    con.register(name, old)
+    try:
+        rows = con.execute(f"""
+            SELECT coalesce(n.customer_key, o.customer_key), o.segment_id, n.segment_id
+            FROM (SELECT customer_key, segment_id FROM {computed.table}) AS n
+            FULL JOIN {name} AS o ON o.customer_key = n.customer_key
+            WHERE o.segment_id IS DISTINCT FROM n.segment_id
+        """).fetchall()
+    finally:
+        con.unregister(name)
+    return Changes(old_run=previous.run_id, rows=rows)
+
+
 # Customers whose automatic segment differs between the previous current run and the new one,
 # with the effective segment before and after (an override, if any, wins on both sides). Both
 # snapshots are read through the primary key (run_id, customer_key); ``{pairs}`` yields every
@@ -187,18 +305,87 @@ _PAIRS_POSTGRES = """
     ON o.customer_key = n.customer_key
 """
 
+# A type's first result (no current run before): every customer in a segment is new to the type,
+# so its history row is read straight off the new snapshot, with no previous one to compare.
+# The same rows as _HISTORY with an empty previous run: auto_from NULL, effective_from the manual
+# segment if any.
+_FIRST_HISTORY = """
+INSERT INTO segment_history (organization_id, type_id, customer_key, at, source, run_id,
+                             auto_from, auto_to, effective_from, effective_to)
+SELECT :org, :type_id, n.customer_key, :at, 'run', :run_id,
+       NULL, sn.name, sm.name, COALESCE(sm.name, sn.name)
+FROM assignments AS n
+LEFT JOIN manual_overrides AS m ON m.type_id = :type_id AND m.customer_key = n.customer_key
+LEFT JOIN segments AS sn ON sn.id = n.segment_id
+LEFT JOIN segments AS sm ON sm.id = m.segment_id
+WHERE n.run_id = :run_id AND n.segment_id IS NOT NULL
+"""
+
 _CHANGES = """
 SELECT customer_key, effective_from, effective_to FROM segment_history
 WHERE run_id = :run_id AND type_id = :type_id ORDER BY customer_key LIMIT 1000
 """
 
 
-def _history_sql(dialect: str) -> str:
-    return _HISTORY.format(pairs=_PAIRS_POSTGRES if dialect == "postgresql" else _PAIRS_SQLITE)
+# The changed customers as found by changed_segments(), handed to the history INSERT: on
+# PostgreSQL as three arrays, on SQLite through a temporary table of the connection.
+_PAIRS_LISTED_POSTGRES = """
+  SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:old_ids AS integer[]),
+                       CAST(:new_ids AS integer[])) AS u(customer_key, old_id, new_id)
+"""
+_PAIRS_LISTED_SQLITE = "SELECT customer_key, old_id, new_id FROM temp.run_changes"
 
 
-def swap(db: Database, computed: Computed, *, run_id: int, worker_id: str) -> Run:
-    """Make the run's snapshot the type's current result, in one transaction."""
+def _history_sql(dialect: str, *, first: bool = False, listed: bool = False) -> str:
+    if first:
+        return _FIRST_HISTORY
+    if listed:
+        pairs = _PAIRS_LISTED_POSTGRES if dialect == "postgresql" else _PAIRS_LISTED_SQLITE
+    else:
+        pairs = _PAIRS_POSTGRES if dialect == "postgresql" else _PAIRS_SQLITE
+    return _HISTORY.format(pairs=pairs)
+
+
+def _write_history(
+    session: Any, dialect: str, params: dict[str, Any], *, first: bool, listed: Changes | None
+) -> int:
+    """Insert the history rows of the swap; returns how many customers changed segment."""
+    statement = text(_history_sql(dialect, first=first, listed=listed is not None))
+    statement = statement.bindparams(bindparam("at", type_=UtcDateTime()))
+    if first or listed is None:
+        return session.execute(statement, params).rowcount
+    if not listed.rows:
+        return 0
+    if dialect == "postgresql":
+        keys, old_ids, new_ids = (list(column) for column in zip(*listed.rows, strict=True))
+        return session.execute(
+            statement, {**params, "keys": keys, "old_ids": old_ids, "new_ids": new_ids}
+        ).rowcount
+    connection = session.connection()
+    connection.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS run_changes "
+        "(customer_key TEXT NOT NULL, old_id INTEGER, new_id INTEGER)"
+    )
+    connection.exec_driver_sql("DELETE FROM temp.run_changes")
+    connection.exec_driver_sql("INSERT INTO temp.run_changes VALUES (?, ?, ?)", listed.rows)
+    changed = session.execute(statement, params).rowcount
+    connection.exec_driver_sql("DELETE FROM temp.run_changes")
+    return changed
+
+
+def swap(
+    db: Database,
+    computed: Computed,
+    *,
+    run_id: int,
+    worker_id: str,
+    changes: Changes | None = None,
+) -> Run:
+    """Make the run's snapshot the type's current result, in one transaction.
+
+    ``changes`` are the customers whose segment differs from the type's current run, found by
+    :func:`changed_segments`; without them (or when they were compared with a run that is no
+    longer current) the two snapshots are compared here, in SQL."""
     from segmint.runs.events import run_finished, segments_changed
 
     with db.session() as session:
@@ -206,30 +393,39 @@ def swap(db: Database, computed: Computed, *, run_id: int, worker_id: str) -> Ru
         segment_type = session.scalars(
             select(SegmentType).where(SegmentType.id == run.type_id).with_for_update()
         ).one()
-        old_run = segment_type.current_run_id if segment_type.current_run_id is not None else -1
+        current = segment_type.current_run_id
+        first = current is None
+        listed = changes if changes is not None and changes.old_run == current else None
         now = utcnow()
-        changed = session.execute(
-            text(_history_sql(db.dialect)).bindparams(bindparam("at", type_=UtcDateTime())),
+        changed = _write_history(
+            session,
+            db.dialect,
             {
                 "org": run.organization_id,
                 "type_id": segment_type.id,
                 "at": now,
                 "run_id": run_id,
-                "old_run": old_run,
+                "old_run": -1 if first else current,
             },
-        ).rowcount
+            first=first,
+            listed=listed,
+        )
         pause_point("during_swap")
         if changed:
-            changes = session.execute(
-                text(_CHANGES), {"run_id": run_id, "type_id": segment_type.id}
-            ).all()
+
+            def listing() -> list[dict[str, Any]]:  # only when an endpoint takes the event
+                rows = session.execute(
+                    text(_CHANGES), {"run_id": run_id, "type_id": segment_type.id}
+                ).all()
+                return [
+                    {"customer_key": k, "from": f, "to": t, "source": "run"} for k, f, t in rows
+                ]
+
             segments_changed(
                 session=session,
                 organization_id=run.organization_id,
                 type_id=segment_type.id,
-                changes=[
-                    {"customer_key": k, "from": f, "to": t, "source": "run"} for k, f, t in changes
-                ],
+                changes=listing,
                 total=changed,
             )
         segment_type.current_run_id = run_id

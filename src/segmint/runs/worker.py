@@ -30,7 +30,14 @@ from segmint.metadata.base import utcnow
 from segmint.metadata.database import Database
 from segmint.runs.compute import compute
 from segmint.runs.models import Run
-from segmint.runs.persist import pause_point, prune_snapshots, swap, write_snapshot
+from segmint.runs.persist import (
+    PreviousSegments,
+    changed_segments,
+    pause_point,
+    prune_snapshots,
+    swap,
+    write_snapshot,
+)
 from segmint.runs.service import discard_snapshot, lease_deadline, reap_expired
 from segmint.segments.models import Segment, SegmentType
 
@@ -180,13 +187,22 @@ class Worker:
                 if state["lost"]:
                     raise RunFailed("the run's lease was lost while writing")
 
-            write_snapshot(
-                self.db, con, computed, run_id=run_id, worker_id=self.worker_id, on_rows=on_rows
-            )
+            # The current result, to compare the new one with, is read while the new one is
+            # written (a reader of its own; SQLite's writer leaves the second core idle).
+            current = segment_type.current_run_id
+            previous = PreviousSegments(self.db, current) if current is not None else None
+            try:
+                write_snapshot(
+                    self.db, con, computed, run_id=run_id, worker_id=self.worker_id, on_rows=on_rows
+                )
+                changes = previous and changed_segments(con, computed, previous)
+            finally:
+                if previous is not None:
+                    previous.table()  # never leave the reader running
         state.update(stage="swapping", progress=0.95)
         self._progress(run_id, "swapping", 0.95)
         pause_point("before_swap")
-        swap(self.db, computed, run_id=run_id, worker_id=self.worker_id)
+        swap(self.db, computed, run_id=run_id, worker_id=self.worker_id, changes=changes)
         try:
             prune_snapshots(self.db, type_id=segment_type.id, keep=self.runs_kept)
         except Exception:  # housekeeping; the next run prunes again

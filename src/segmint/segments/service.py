@@ -308,14 +308,14 @@ def _type_values(segment_type: SegmentType | None, changes: dict[str, Any]) -> d
 
 
 def _unique_name(session: Session, actor: Actor, name: str, type_id: int | None) -> None:
-    clash = session.scalars(
-        select(SegmentType.id).where(
+    # Compared in Python: SQLite's lower() folds ASCII only, so "Ä" and "ä" would both pass.
+    others = session.execute(
+        select(SegmentType.id, SegmentType.name).where(
             SegmentType.organization_id == actor.organization_id,
-            func.lower(SegmentType.name) == name.lower(),
             SegmentType.id != (type_id or -1),
         )
-    ).first()
-    if clash is not None:
+    )
+    if any(other.casefold() == name.casefold() for _, other in others):
         raise Conflict(f"name: a segment type named {name!r} already exists", field="name")
 
 
@@ -536,12 +536,15 @@ def delete_type(*, session: Session, actor: Actor, type_id: int) -> None:
     actor.require_manager("deleting a segment type")
     segment_type = _lock(session, actor, type_id)
     overrides = session.scalar(select(func.count()).where(ManualOverride.type_id == type_id))
-    from segmint.assignments.models import Assignment
+    from segmint.assignments.models import Assignment, SegmentHistory
     from segmint.runs.models import Run  # runs depend on segments, not the other way round
 
     run_ids = list(session.scalars(select(Run.id).where(Run.type_id == type_id)))
     if run_ids:
         session.execute(Assignment.__table__.delete().where(Assignment.run_id.in_(run_ids)))
+    # No foreign key cascades to the history (it has none, for the runs' speed): it goes here,
+    # in the same transaction, with the type's lock held, so no run or override adds to it.
+    session.execute(SegmentHistory.__table__.delete().where(SegmentHistory.type_id == type_id))
     session.delete(segment_type)
     record(
         session=session,

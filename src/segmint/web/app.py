@@ -14,16 +14,20 @@ from typing import Any
 
 import jinja2
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmint import __version__
+from segmint.api import problems
+from segmint.api.limits import BodyLimitMiddleware
+from segmint.api.router import api_router
 from segmint.settings import Settings
 from segmint.store import SalesStore, StoreBusy
 from segmint.web import pages
 from segmint.web.deps import StoreDep
+from segmint.web.session import LoginRequired, login_redirect
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
@@ -98,6 +102,16 @@ def iso_date(value: date | None) -> str:
     return value.isoformat() if value else "—"
 
 
+def plotly_js_path() -> Path:
+    """``plotly.min.js`` inside the installed plotly package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the plotly package is not installed (pip install plotly)")
+    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+
+
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -145,28 +159,47 @@ def create_app(settings: Settings) -> FastAPI:
         # install cannot reach; the REST API work serves its own docs page.
         docs_url=None,
         redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = SalesStore.from_settings(settings)
     app.state.templates = _templates()
 
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(pages.router)
+    app.include_router(pages.router, include_in_schema=False)
+    app.include_router(api_router())
+    problems.install(app)
+    app.add_exception_handler(LoginRequired, login_redirect)
 
-    @app.exception_handler(StoreBusy)
-    def store_busy(request: Request, exc: StoreBusy) -> HTMLResponse:
-        templates: Jinja2Templates = request.app.state.templates
-        return templates.TemplateResponse(
-            request,
-            "busy.html",
-            {"title": "Busy"},
-            status_code=503,
-            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    @app.get("/vendor/plotly.min.js", include_in_schema=False, name="plotly")
+    def plotly_js() -> FileResponse:
+        """Plotly's JavaScript from the plotly wheel: charts work offline, without a CDN."""
+        return FileResponse(
+            plotly_js_path(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
         )
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"])
+    @app.exception_handler(StoreBusy)
+    def store_busy(request: Request, exc: StoreBusy) -> Response:
+        if problems.wants_html(request):
+            templates: Jinja2Templates = request.app.state.templates
+            return templates.TemplateResponse(
+                request,
+                "busy.html",
+                {"title": "Busy"},
+                status_code=503,
+                headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+            )
+        return problems.problem_response(
+            request, 503, "store_busy", str(exc), headers={"Retry-After": str(BUSY_RETRY_AFTER)}
+        )
+
+    @app.head("/healthz", include_in_schema=False)
+    @app.get("/healthz", tags=["health"])
     def healthz(store: StoreDep) -> dict[str, Any]:
         """Liveness plus whether the sales store can be read right now."""
         probe = SalesStore(

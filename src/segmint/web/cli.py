@@ -58,8 +58,24 @@ def _load_demo_data(settings: Settings, console: Console) -> None:
         progress("Demo data ready", 1.0)
 
 
+def _prepare_accounts(settings: Settings, console: Console) -> list:
+    # Imported here: SQLAlchemy and the run worker are only needed by this command.
+    from segmint.demo.accounts import prepare_demo
+    from segmint.metadata.database import Database
+    from segmint.metadata.migrate import upgrade
+
+    db = Database.from_settings(settings)
+    try:
+        upgrade(db)
+        with progress_bar(console, "Preparing accounts and segment types") as progress:
+            logins = prepare_demo(settings=settings, db=db, progress=progress)
+    finally:
+        db.dispose()
+    return logins
+
+
 def demo_command(host: HostOption = None, port: PortOption = None) -> None:
-    """Create the demo data when the sales store is empty, then start the web app."""
+    """Create the demo data, accounts and segment types when missing, then start the web app."""
     console = Console()
     settings = _settings(host, port)
     store = SalesStore.from_settings(settings)
@@ -69,16 +85,19 @@ def demo_command(host: HostOption = None, port: PortOption = None) -> None:
             _load_demo_data(settings, console)
         else:
             console.print(f"Using the existing data in {store.path}.")
-        orgs = store.organizations()
+        logins = _prepare_accounts(settings, console)
     except SegmintError as exc:
         Console(stderr=True).print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(1) from exc
 
+    from segmint.demo.accounts import DEMO_PASSWORD
+
     console.print()
-    console.print(f"Open [bold]{_url(settings)}[/bold] in your browser.")
-    console.print("No login is needed yet: Segmint has no user accounts so far.")
-    if orgs:
-        console.print("Organizations: " + ", ".join(o.org for o in orgs))
+    console.print(f"Open [bold]{_url(settings)}[/bold] in your browser and log in as:")
+    for login in logins:
+        console.print(f"  {login.email:<42} {login.role:<8} (organization {login.org})")
+    if logins:
+        console.print(f"Password for every demo account: [bold]{DEMO_PASSWORD}[/bold]")
     console.print("Press Ctrl-C to stop.", style="dim")
     sys.stdout.flush()
     _run(settings)

@@ -1,0 +1,271 @@
+"""Customers with their segments, one customer's timeline, and exports of the list."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import FileResponse
+
+from segmint.api.problems import error_responses
+from segmint.api.schemas import CustomerOut, HistoryOut, OptionalIdQuery, Page, SegmentValue
+from segmint.api.security import ActorDep, DbDep
+from segmint.assignments import service as assignments
+from segmint.assignments.export import neutralize, write_export
+from segmint.customers import service as customers
+from segmint.customers.service import MAX_PAGE, SORTS, Customer, CustomerQuery
+from segmint.segments.models import SegmentType
+from segmint.segments.service import get_type
+
+router = APIRouter(tags=["customers"])
+
+Values = Annotated[list[Annotated[str, Query(max_length=200)]], Query(max_length=50)]
+Search = Annotated[str | None, Query(max_length=200)]
+
+
+def _segment_value(segment_type: SegmentType, customer: Customer) -> SegmentValue | None:
+    found = customer.segments.get(segment_type.id)
+    if found is None:
+        return None
+    return SegmentValue(type_id=segment_type.id, type_name=segment_type.name, **found.__dict__)
+
+
+def _customer_out(customer: Customer, types: list[SegmentType]) -> CustomerOut:
+    values = [v for t in types if (v := _segment_value(t, customer)) is not None]
+    default = next((t for t in types if t.is_default), None)
+    return CustomerOut(
+        customer_id=customer.customer_id,
+        name=customer.name,
+        vat_number=customer.vat_number,
+        vat_key=customer.vat_key,
+        branch=customer.branch,
+        territory=customer.territory,
+        sales_rep=customer.sales_rep,
+        first_seen=customer.first_seen,
+        segment=_segment_value(default, customer) if default else None,
+        segments=values,
+    )
+
+
+def _query(
+    *,
+    search: str | None,
+    branch: list[str],
+    territory: list[str],
+    sales_rep: list[str],
+    segment_type: int | None,
+    segment: list[str],
+    sort: str,
+    order: str,
+    limit: int,
+    offset: int,
+) -> CustomerQuery:
+    return CustomerQuery(
+        search=search or None,
+        branch=tuple(branch),
+        territory=tuple(territory),
+        sales_rep=tuple(sales_rep),
+        segment_type=segment_type,
+        segments=tuple(segment),
+        sort=sort,
+        order=order,  # type: ignore[arg-type]
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/customers", response_model=Page[CustomerOut], responses=error_responses(401, 404, 422, 503)
+)
+def list_customers(
+    request: Request,
+    actor: ActorDep,
+    db: DbDep,
+    search: Search = None,
+    branch: Values = [],  # noqa: B006 - FastAPI copies defaults
+    territory: Values = [],  # noqa: B006
+    sales_rep: Values = [],  # noqa: B006
+    segment_type: OptionalIdQuery = None,
+    segment: Values = [],  # noqa: B006
+    sort: Literal[SORTS] = "customer_id",  # type: ignore[valid-type]
+    order: Literal["asc", "desc"] = "asc",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+) -> Page[CustomerOut]:
+    """Customers the caller may see, with their segments in every type (``segment`` is the
+    default type's). Filter by branch, territory and sales rep (each repeatable), by segment of
+    one type (``segment_type`` and one or more ``segment`` names; ``(none)`` for customers with
+    no segment), search ID, name and VAT number; sort by a customer field (ties by ID)."""
+    query = _query(
+        search=search,
+        branch=branch,
+        territory=territory,
+        sales_rep=sales_rep,
+        segment_type=segment_type,
+        segment=segment,
+        sort=sort,
+        order=order,
+        limit=limit,
+        offset=offset,
+    )
+    with db.read_session() as session:
+        page = customers.list_customers(
+            session=session, store=request.app.state.store, actor=actor, query=query
+        )
+    return Page[CustomerOut](
+        items=[_customer_out(c, page.types) for c in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+EXPORT_RESPONSES = {
+    200: {
+        "description": "The file.",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}
+            },
+        },
+    },
+    **error_responses(401, 404, 422, 503),
+}
+
+
+@router.get("/customers/export", response_class=FileResponse, responses=EXPORT_RESPONSES)
+def export_customers(
+    request: Request,
+    actor: ActorDep,
+    db: DbDep,
+    background: BackgroundTasks,
+    format: Literal["csv", "xlsx"] = "csv",
+    search: Search = None,
+    branch: Values = [],  # noqa: B006
+    territory: Values = [],  # noqa: B006
+    sales_rep: Values = [],  # noqa: B006
+    segment_type: OptionalIdQuery = None,
+    segment: Values = [],  # noqa: B006
+    sort: Literal[SORTS] = "customer_id",  # type: ignore[valid-type]
+    order: Literal["asc", "desc"] = "asc",
+) -> FileResponse:
+    """The current view of the customer list (same filters, search and sort; every page) as
+    CSV or Excel: customer fields, then effective, automatic and manual segment, reason and
+    eligible sales for each segment type. Text cells that start with = + - @ are neutralized."""
+    store = request.app.state.store
+    first_query = _query(
+        search=search,
+        branch=branch,
+        territory=territory,
+        sales_rep=sales_rep,
+        segment_type=segment_type,
+        segment=segment,
+        sort=sort,
+        order=order,
+        limit=MAX_PAGE,
+        offset=0,
+    )
+    with db.read_session() as session:
+        first = customers.list_customers(
+            session=session, store=store, actor=actor, query=first_query
+        )
+        types = first.types
+        header = ["customer_id", "name", "vat_number", "branch", "territory", "sales_rep"]
+        for t in types:
+            header += [
+                f"{t.name}: {column}"
+                for column in ("effective", "automatic", "manual", "reason", "eligible_sales")
+            ]
+
+        def rows() -> Iterator[list[Any]]:
+            page, offset = first, 0
+            while page.items:
+                for c in page.items:
+                    row = [c.customer_id, c.name, c.vat_number, c.branch, c.territory, c.sales_rep]
+                    for t in types:
+                        s = c.segments.get(t.id)
+                        row += (
+                            [s.effective, s.automatic, s.manual, s.reason, s.eligible_sales]
+                            if s
+                            else [None] * 5
+                        )
+                    yield [neutralize(v) for v in row]
+                offset += MAX_PAGE
+                if offset >= page.total:
+                    break
+                page = customers.list_customers(
+                    session=session,
+                    store=store,
+                    actor=actor,
+                    query=CustomerQuery(**{**first_query.__dict__, "offset": offset}),
+                )
+
+        folder = Path(tempfile.mkdtemp(prefix="segmint-export-"))
+        path = folder / f"customers.{format}"
+        write_export(path, header, rows(), title="customers")
+    background.add_task(_remove, folder)
+    media = (
+        "text/csv"
+        if format == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return FileResponse(path, media_type=media, filename=path.name)
+
+
+def _remove(folder: Path) -> None:
+    for child in folder.iterdir():
+        child.unlink(missing_ok=True)
+    folder.rmdir()
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response_model=CustomerOut,
+    responses=error_responses(401, 404, 503),
+)
+def get_customer(customer_id: str, request: Request, actor: ActorDep, db: DbDep) -> CustomerOut:
+    """One customer with its segments in every type."""
+    with db.read_session() as session:
+        found = customers.get_customer(
+            session=session, store=request.app.state.store, actor=actor, customer_id=customer_id
+        )
+        types = customers.list_types(session=session, actor=actor)
+    return _customer_out(found, types)
+
+
+@router.get(
+    "/customers/{customer_id}/timeline",
+    response_model=list[HistoryOut],
+    responses=error_responses(401, 404, 422, 503),
+)
+def customer_timeline(
+    customer_id: str,
+    request: Request,
+    actor: ActorDep,
+    db: DbDep,
+    segment_type: OptionalIdQuery = None,
+) -> list[HistoryOut]:
+    """The customer's segment changes, oldest first: automatic (by a run) and manual (who, when,
+    why), in one type or (without ``segment_type``) in every type."""
+    with db.read_session() as session:
+        found = customers.get_customer(
+            session=session, store=request.app.state.store, actor=actor, customer_id=customer_id
+        )
+        types = (
+            [get_type(session=session, actor=actor, type_id=segment_type)]
+            if segment_type is not None
+            else customers.list_types(session=session, actor=actor)
+        )
+        rows = []
+        for t in types:
+            key = found.vat_key if t.identity == "vat" else found.customer_id
+            if key:
+                rows += assignments.timeline(
+                    session=session, actor=actor, type_id=t.id, customer_key=key
+                )
+    rows.sort(key=lambda r: (r.at, r.id))
+    return [HistoryOut.model_validate(r) for r in rows]

@@ -1,0 +1,294 @@
+"""Listing and reading customers: records from the sales store, segments from the metadata.
+
+The page of customers is chosen in DuckDB (filters, search, sort, limit); only that page's
+segments are then read from the metadata database. A filter on a segment first asks the
+metadata database for the keys in that segment and hands them to DuckDB as an Arrow table.
+
+**Reps.** When the organization has ``reps_see_own_customers_only``, a rep sees exactly the
+customers whose ``sales_rep`` (in the customers table) is the rep's own; a rep without a
+``sales_rep`` sees none. Everything that names a customer goes through :func:`check_visible`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import pyarrow as pa
+from sqlalchemy import literal, select, union_all
+from sqlalchemy.orm import Session
+
+from segmint.accounts.actor import Actor
+from segmint.accounts.models import Organization
+from segmint.assignments.models import Assignment, ManualOverride
+from segmint.assignments.service import EffectiveSegment, effective_segments
+from segmint.errors import NotFound, ValidationError
+from segmint.segments.models import SegmentType
+from segmint.segments.service import get_type, list_types
+
+SORTS = ("customer_id", "name", "branch", "territory", "sales_rep", "first_seen")
+DIMENSIONS = ("branch", "territory", "sales_rep")
+#: The segment filter value that means "no effective segment in this type".
+NO_SEGMENT = "(none)"
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    name: str | None
+    vat_number: str | None
+    vat_key: str | None
+    branch: str | None
+    territory: str | None
+    sales_rep: str | None
+    first_seen: date | None
+    #: Effective segment per segment type id (None: the customer has none in that type).
+    segments: dict[int, EffectiveSegment | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    total: int
+    limit: int
+    offset: int
+    items: list[Customer]
+    types: list[SegmentType]
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """What the list shows: every field optional."""
+
+    search: str | None = None
+    branch: tuple[str, ...] = ()
+    territory: tuple[str, ...] = ()
+    sales_rep: tuple[str, ...] = ()
+    segment_type: int | None = None
+    segments: tuple[str, ...] = ()
+    sort: str = "customer_id"
+    order: Literal["asc", "desc"] = "asc"
+    limit: int = 50
+    offset: int = 0
+
+
+def rep_restriction(session: Session, actor: Actor) -> str | Literal[False] | None:
+    """The ``sales_rep`` value the actor is limited to, ``None`` when the actor is limited but
+    has none (sees nothing), or ``False`` when the actor sees every customer."""
+    if actor.role != "rep":
+        return False
+    organization = session.get(Organization, actor.organization_id)
+    if organization is None or not organization.reps_see_own_customers_only:
+        return False
+    return actor.sales_rep
+
+
+def _where(org: str, restriction: str | Literal[False] | None) -> tuple[list[str], list[Any]]:
+    clauses, params = ["c.org = ?"], [org]
+    if restriction is None:
+        clauses.append("FALSE")
+    elif restriction is not False:
+        clauses.append("c.sales_rep = ?")
+        params.append(restriction)
+    return clauses, params
+
+
+def _customers_sql() -> str:
+    """The organization's customers: its customer records plus IDs seen only in sales lines."""
+    return (
+        "SELECT org, customer_id, name, vat_number, vat_key, branch, territory, sales_rep, "
+        "first_seen FROM store.customers"
+    )
+
+
+def check_visible(
+    *, session: Session, store: Any, actor: Actor, customer_key: str, identity: str = "id"
+) -> None:
+    """Raise :class:`NotFound` unless the actor may see the customer (by ID, or by VAT key for
+    VAT-based types); managers see every key, so nothing is read for them."""
+    restriction = rep_restriction(session, actor)
+    if restriction is False:
+        return
+    column = "vat_key" if identity == "vat" else "customer_id"
+    clauses, params = _where(actor.org_slug, restriction)
+    with store.attached() as con:
+        found = con.execute(
+            f"SELECT count(*) FROM ({_customers_sql()}) c WHERE {' AND '.join(clauses)} "
+            f"AND c.{column} = ?",
+            [*params, customer_key],
+        ).fetchall()[0][0]
+    if not found:
+        raise NotFound(f"no customer {customer_key!r} in this organization")
+
+
+@dataclass(frozen=True)
+class SegmentKeys:
+    """The keys a segment filter selects: those whose effective segment is wanted, and (when
+    ``(none)`` is wanted) every key that has an effective segment, to leave out."""
+
+    wanted: list[str]
+    want_none: bool
+    with_segment: list[str]
+
+
+def keys_in_segments(
+    *, session: Session, segment_type: SegmentType, names: tuple[str, ...]
+) -> SegmentKeys:
+    """Resolve a segment filter of ``segment_type`` (names, case-insensitive, or ``(none)``)."""
+    by_name = {s.name.casefold(): s.id for s in segment_type.segments}
+    wanted: set[int] = set()
+    want_none = False
+    for name in names:
+        if name == NO_SEGMENT:
+            want_none = True
+        elif name.casefold() in by_name:
+            wanted.add(by_name[name.casefold()])
+        else:
+            known = ", ".join(s.name for s in segment_type.segments)
+            raise ValidationError(
+                f"segment {name!r} is not a segment of {segment_type.name!r} (its segments: "
+                f"{known}, or {NO_SEGMENT})",
+                field="segment",
+            )
+    run_id = segment_type.current_run_id if segment_type.current_run_id is not None else -1
+    a, m = Assignment.__table__.c, ManualOverride.__table__.c
+    auto = select(a.customer_key, a.segment_id, literal(0).label("manual")).where(
+        a.run_id == run_id
+    )
+    manual = select(m.customer_key, m.segment_id, literal(1).label("manual")).where(
+        m.type_id == segment_type.id
+    )
+    effective: dict[str, int | None] = {}
+    for key, segment_id, is_manual in session.execute(union_all(auto, manual)):
+        if is_manual or key not in effective:
+            effective[key] = segment_id
+        # an automatic row never replaces a manual one
+    return SegmentKeys(
+        wanted=[k for k, s in effective.items() if s in wanted],
+        want_none=want_none,
+        with_segment=[k for k, s in effective.items() if s is not None] if want_none else [],
+    )
+
+
+def _check_query(query: CustomerQuery) -> None:
+    if query.sort not in SORTS:
+        raise ValidationError(f"sort {query.sort!r}: use one of {', '.join(SORTS)}", field="sort")
+    if query.order not in ("asc", "desc"):
+        raise ValidationError(f"order {query.order!r}: use asc or desc", field="order")
+    if not 1 <= query.limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    if query.offset < 0:
+        raise ValidationError("offset must not be negative", field="offset")
+    if query.search is not None and ("\x00" in query.search or len(query.search) > 200):
+        raise ValidationError("search: at most 200 characters of text", field="search")
+
+
+def list_customers(
+    *, session: Session, store: Any, actor: Actor, query: CustomerQuery
+) -> CustomerPage:
+    """One page of the customers the actor may see, with their segments in every type."""
+    _check_query(query)
+    types = list_types(session=session, actor=actor)
+    clauses, params = _where(actor.org_slug, rep_restriction(session, actor))
+    for column in DIMENSIONS:
+        values = getattr(query, column)
+        if values:
+            clauses.append(f"c.{column} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+    if query.search:
+        pattern = (
+            "%" + query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        clauses.append(
+            "(c.customer_id ILIKE ? ESCAPE '\\' OR c.name ILIKE ? ESCAPE '\\' "
+            "OR c.vat_number ILIKE ? ESCAPE '\\')"
+        )
+        params.extend([pattern] * 3)
+    tables: dict[str, pa.Table] = {}
+    if query.segments:
+        if query.segment_type is None:
+            raise ValidationError(
+                "segment: say which segment type (segment_type)", field="segment_type"
+            )
+        segment_type = get_type(session=session, actor=actor, type_id=query.segment_type)
+        keys = keys_in_segments(session=session, segment_type=segment_type, names=query.segments)
+        column = "vat_key" if segment_type.identity == "vat" else "customer_id"
+        tables["wanted"] = pa.table({"key": pa.array(keys.wanted, pa.string())})
+        condition = f"c.{column} IN (SELECT key FROM wanted)"
+        if keys.want_none:
+            tables["listed"] = pa.table({"key": pa.array(keys.with_segment, pa.string())})
+            condition = (
+                f"({condition} OR c.{column} IS NULL OR c.{column} NOT IN (SELECT key FROM listed))"
+            )
+        clauses.append(condition)
+    where = " AND ".join(clauses)
+    direction = "DESC" if query.order == "desc" else "ASC"
+    order = f"c.{query.sort} {direction} NULLS LAST, c.customer_id {direction}"
+    with store.attached() as con:
+        for name, table in tables.items():
+            con.register(name, table)
+        base = f"FROM ({_customers_sql()}) c WHERE {where}"
+        total = con.execute(f"SELECT count(*) {base}", params).fetchall()[0][0]
+        rows = con.execute(
+            f"SELECT c.customer_id, c.name, c.vat_number, c.vat_key, c.branch, c.territory, "
+            f"c.sales_rep, c.first_seen {base} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        ).fetchall()
+    items = [Customer(*row) for row in rows]
+    items = _with_segments(session, actor, types, items)
+    return CustomerPage(
+        total=int(total), limit=query.limit, offset=query.offset, items=items, types=types
+    )
+
+
+def _with_segments(
+    session: Session, actor: Actor, types: list[SegmentType], items: list[Customer]
+) -> list[Customer]:
+    if not items:
+        return items
+    found: dict[int, dict[str, EffectiveSegment]] = {}
+    for segment_type in types:
+        keys = sorted(
+            {
+                k
+                for c in items
+                if (k := c.vat_key if segment_type.identity == "vat" else c.customer_id)
+            }
+        )
+        rows = (
+            effective_segments(
+                session=session, actor=actor, type_id=segment_type.id, customer_keys=keys
+            )
+            if keys
+            else []
+        )
+        found[segment_type.id] = {row.customer_key: row for row in rows}
+    result = []
+    for customer in items:
+        segments = {}
+        for segment_type in types:
+            key = customer.vat_key if segment_type.identity == "vat" else customer.customer_id
+            segments[segment_type.id] = found[segment_type.id].get(key) if key else None
+        result.append(
+            Customer(**{**customer.__dict__, "segments": segments})  # frozen: rebuild
+        )
+    return result
+
+
+def get_customer(*, session: Session, store: Any, actor: Actor, customer_id: str) -> Customer:
+    """One customer the actor may see, with its segments in every type."""
+    if not customer_id or len(customer_id) > 200 or "\x00" in customer_id:
+        raise NotFound(f"no customer {customer_id[:40]!r} in this organization")
+    clauses, params = _where(actor.org_slug, rep_restriction(session, actor))
+    with store.attached() as con:
+        rows = con.execute(
+            "SELECT c.customer_id, c.name, c.vat_number, c.vat_key, c.branch, c.territory, "
+            f"c.sales_rep, c.first_seen FROM ({_customers_sql()}) c "
+            f"WHERE {' AND '.join(clauses)} AND c.customer_id = ?",
+            [*params, customer_id],
+        ).fetchall()
+    if not rows:
+        raise NotFound(f"no customer {customer_id!r} in this organization")
+    types = list_types(session=session, actor=actor)
+    return _with_segments(session, actor, types, [Customer(*rows[0])])[0]

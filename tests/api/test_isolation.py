@@ -1,0 +1,247 @@
+"""Tenant isolation, route by route, from the OpenAPI schema.
+
+Every operation of the schema must have a plan here (a new route without one fails
+:func:`test_every_route_has_a_plan`). Each plan is tried with ACME's ids:
+
+* as BETA's admin (another organization): reads and writes that name an ACME id answer 404,
+  lists hold nothing of ACME's, and afterwards ACME's data is exactly as before;
+* as ACME's rep R1 (the organization limits reps to their own customers): anything naming R2's
+  customer answers 404, lists hold only R1's customers, and no write changes anything it must
+  not (a rep may not edit types, run them, manage users or webhooks).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from segmint.accounts.models import Organization, User
+from segmint.metadata.models import Base
+from segmint.runs.models import Run
+from segmint.segments.models import SegmentType
+from tests.api.conftest import World
+
+#: Strings that only ACME's data contains: none may show up in an answer to BETA.
+ACME_MARKERS = (
+    "ACME Sales",
+    "ACME Behaviour",
+    "Customer 1",
+    "acme.test",
+    "strategic account",
+    "hooks.example.test",
+)
+#: The customer of R2 that rep R1 must not see (C03: odd, so sales rep R2).
+OTHER_REPS_CUSTOMER = "C03"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to call one operation with ACME's ids; ``kind`` says what isolation means for it."""
+
+    kind: str  # "item" (names an ACME id), "list" (lists the caller's own), "self" (the caller)
+    path: dict[str, str] = field(default_factory=dict)  # path parameter -> key of World.ids
+    body: dict[str, Any] | None = None
+    query: dict[str, Any] = field(default_factory=dict)
+    customer: bool = False  # names a customer (rep R1 must get 404 for R2's)
+    reads: bool = False  # a POST that only computes (what-if): reps may call it
+
+
+PLANS: dict[tuple[str, str], Plan] = {
+    ("POST", "/api/v1/auth/login"): Plan(
+        "self", body={"email": "acme_manager@acme.test", "password": "wrong password!"}
+    ),
+    ("POST", "/api/v1/auth/logout"): Plan("self"),
+    ("GET", "/api/v1/me"): Plan("self"),
+    ("GET", "/api/v1/organization"): Plan("self"),
+    ("PATCH", "/api/v1/organization"): Plan("self", body={"reps_can_override": False}),
+    ("GET", "/api/v1/tokens"): Plan("list"),
+    ("POST", "/api/v1/tokens"): Plan("self", body={"name": "mine"}),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Plan("item", path={"token_id": "token"}),
+    ("GET", "/api/v1/users"): Plan("list"),
+    ("POST", "/api/v1/users"): Plan(
+        "self", body={"email": "new-{who}@x.test", "role": "rep", "password": "long enough pw"}
+    ),
+    ("GET", "/api/v1/users/{user_id}"): Plan("item", path={"user_id": "user"}),
+    ("PATCH", "/api/v1/users/{user_id}"): Plan(
+        "item", path={"user_id": "user"}, body={"active": False}
+    ),
+    ("GET", "/api/v1/customers"): Plan("list"),
+    ("GET", "/api/v1/customers/export"): Plan("list", query={"format": "csv"}),
+    ("GET", "/api/v1/customers/{customer_id}"): Plan("item", customer=True),
+    ("GET", "/api/v1/customers/{customer_id}/timeline"): Plan("item", customer=True),
+    ("GET", "/api/v1/segment-types"): Plan("list"),
+    ("POST", "/api/v1/segment-types"): Plan("self", body={"name": "Mine", "method": "pareto"}),
+    ("GET", "/api/v1/segment-types/{type_id}"): Plan("item", path={"type_id": "pareto"}),
+    ("PATCH", "/api/v1/segment-types/{type_id}"): Plan(
+        "item", path={"type_id": "pareto"}, body={"name": "Renamed"}
+    ),
+    ("DELETE", "/api/v1/segment-types/{type_id}"): Plan("item", path={"type_id": "pareto"}),
+    ("PUT", "/api/v1/segment-types/{type_id}/segments"): Plan(
+        "item",
+        path={"type_id": "pareto"},
+        body={"segments": [{"name": "All", "threshold": "100"}]},
+    ),
+    ("POST", "/api/v1/segment-types/{type_id}/runs"): Plan("item", path={"type_id": "pareto"}),
+    ("GET", "/api/v1/segment-types/{type_id}/runs"): Plan("item", path={"type_id": "pareto"}),
+    ("GET", "/api/v1/runs"): Plan("list"),
+    ("GET", "/api/v1/runs/{run_id}"): Plan("item", path={"run_id": "pareto_run"}),
+    ("GET", "/api/v1/segment-types/{type_id}/overrides"): Plan("item", path={"type_id": "pareto"}),
+    ("POST", "/api/v1/segment-types/{type_id}/overrides"): Plan(
+        "item",
+        path={"type_id": "pareto"},
+        body={"customer_key": OTHER_REPS_CUSTOMER, "segment": "A", "reason": "x"},
+        customer=True,
+    ),
+    ("POST", "/api/v1/segment-types/{type_id}/overrides/clear"): Plan(
+        "item", path={"type_id": "pareto"}, body={"customer_key": "C01"}, customer=True
+    ),
+    ("POST", "/api/v1/segment-types/{type_id}/overrides/clear-all"): Plan(
+        "item", path={"type_id": "pareto"}
+    ),
+    ("GET", "/api/v1/notifications"): Plan("list"),
+    ("GET", "/api/v1/notifications/unread-count"): Plan("self"),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Plan(
+        "item", path={"notification_id": "notification"}
+    ),
+    ("POST", "/api/v1/notifications/read-all"): Plan("self"),
+    ("GET", "/api/v1/webhooks"): Plan("list"),
+    ("POST", "/api/v1/webhooks"): Plan("self", body={"url": "https://beta.example.test/h"}),
+    ("DELETE", "/api/v1/webhooks/{endpoint_id}"): Plan("item", path={"endpoint_id": "webhook"}),
+    ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries"): Plan(
+        "item", path={"endpoint_id": "webhook"}
+    ),
+    ("GET", "/healthz"): Plan("self"),
+    ("GET", "/api/v1/segment-types/{type_id}/insights"): Plan(
+        "item", path={"type_id": "rfm"}, query={"territory": "North"}
+    ),
+    ("POST", "/api/v1/segment-types/{type_id}/insights/what-if"): Plan(
+        "item", path={"type_id": "rfm"}, body={"r": [10, 30, 60, 120]}, reads=True
+    ),
+    ("GET", "/api/v1/segment-types/{type_id}/pareto"): Plan("item", path={"type_id": "pareto"}),
+    ("GET", "/api/v1/segment-types/{type_id}/migration"): Plan(
+        "item",
+        path={"type_id": "pareto"},
+        query={"from_run": "{pareto_run}", "to_run": "{pareto_run}"},
+    ),
+}
+EXTRA_PLANS: dict[tuple[str, str], Plan] = {}
+
+
+def operations(world: World) -> set[tuple[str, str]]:
+    schema = world.client.get("/api/v1/openapi.json").json()
+    return {
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def acme_state(world: World) -> dict[str, list]:
+    """Every row that belongs to ACME, table by table (audit entries and tokens' last-use times
+    aside: reading leaves those)."""
+    with world.db.read_session() as session:
+        acme = session.scalars(select(Organization).where(Organization.slug == "acme")).one()
+        type_ids = list(
+            session.scalars(select(SegmentType.id).where(SegmentType.organization_id == acme.id))
+        )
+        run_ids = list(session.scalars(select(Run.id).where(Run.organization_id == acme.id)))
+        user_ids = list(session.scalars(select(User.id).where(User.organization_id == acme.id)))
+        state: dict[str, list] = {}
+        for table in Base.metadata.sorted_tables:
+            columns = table.c
+            if table.name in ("audit_log", "login_failures"):
+                continue
+            if "organization_id" in columns:
+                where = columns.organization_id == acme.id
+            elif table.name == "organizations":
+                where = columns.id == acme.id
+            elif table.name == "segments":
+                where = columns.type_id.in_(type_ids)
+            elif table.name == "assignments":
+                where = columns.run_id.in_(run_ids)
+            elif "user_id" in columns:
+                where = columns.user_id.in_(user_ids)
+            else:
+                raise AssertionError(f"table {table.name}: say how ACME's rows are found")
+            skip = {"last_used_at", "last_seen_at"}
+            rows = session.execute(select(table).where(where)).mappings().all()
+            state[table.name] = sorted(
+                json.dumps({k: v for k, v in row.items() if k not in skip}, default=str)
+                for row in rows
+            )
+        return state
+
+
+def call(world: World, who: str, method: str, path: str, plan: Plan, customer: str):
+    url = path
+    for name, key in plan.path.items():
+        url = url.replace("{" + name + "}", str(world.ids[key]))
+    url = url.replace("{customer_id}", customer)
+    body = plan.body
+    if body is not None:
+        body = json.loads(json.dumps(body).replace("{who}", who))
+        if "customer_key" in body and plan.customer:
+            body["customer_key"] = customer
+    query = {
+        k: str(world.ids[v[1:-1]]) if str(v).startswith("{") else v for k, v in plan.query.items()
+    }
+    return world.request(who, method, url, json=body, params=query)
+
+
+def test_every_route_has_a_plan(sqlite_world: World) -> None:
+    found = operations(sqlite_world)
+    planned = set(PLANS) | set(EXTRA_PLANS)
+    assert found - planned == set(), "routes without an isolation plan"
+    assert planned - found == set(), "plans for routes that do not exist"
+
+
+def _texts(response) -> str:
+    return (
+        response.text
+        if response.headers.get("content-type", "").startswith(("application/json", "text/"))
+        else response.content.decode("latin-1")
+    )
+
+
+@pytest.mark.slow
+def test_another_organization_sees_and_changes_nothing(world: World) -> None:
+    before = acme_state(world)
+    for (method, path), plan in sorted({**PLANS, **EXTRA_PLANS}.items()):
+        response = call(world, "beta_admin", method, path, plan, customer="C05")
+        where = f"{method} {path} -> {response.status_code} {response.text[:200]}"
+        if plan.kind == "item":
+            assert response.status_code == 404, where
+        else:
+            assert response.status_code < 500, where
+            if response.status_code < 300:
+                for marker in ACME_MARKERS:
+                    assert marker not in _texts(response), f"{where}: shows {marker!r}"
+    assert acme_state(world) == before
+
+
+@pytest.mark.slow
+def test_a_rep_limited_to_own_customers_sees_and_changes_only_those(world: World) -> None:
+    who = "acme_rep1"
+    before = acme_state(world)
+    for (method, path), plan in sorted({**PLANS, **EXTRA_PLANS}.items()):
+        response = call(world, who, method, path, plan, customer=OTHER_REPS_CUSTOMER)
+        where = f"{method} {path} -> {response.status_code} {response.text[:200]}"
+        assert response.status_code < 500, where
+        if plan.customer:
+            assert response.status_code == 404, where
+        elif method != "GET" and plan.kind == "item" and not plan.reads:
+            assert response.status_code in (403, 404), where
+    after = acme_state(world)
+    # The rep's own actions (a token of its own, a user it may not create) aside, nothing moved.
+    after["api_tokens"] = [t for t in after["api_tokens"] if '"name": "mine"' not in t]
+    assert after == before
+    listed = world.get(who, "/api/v1/customers", params={"limit": 500}).json()
+    assert listed["total"] == 30
+    assert {c["sales_rep"] for c in listed["items"]} == {"R1"}
+    exported = world.get(who, "/api/v1/customers/export", params={"format": "csv"}).text
+    assert "C02" in exported and OTHER_REPS_CUSTOMER not in exported
