@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo serve test lint format bench cli-docs openapi install install-dev clean
+.PHONY: demo serve test lint format bench cli-docs openapi screenshots install install-dev clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Segmint needs Python 3.11 or newer"'
@@ -46,6 +46,10 @@ bench: $(VENV)/.installed-dev
 ## Refresh the --help blocks of docs/cli.md after changing a command (a test checks them).
 cli-docs: $(VENV)/.installed-dev
 	$(PY) -m tests.cli.test_docs
+
+## The main pages at 1366x768 on demo data, into docs/screenshots/ (linked from the README).
+screenshots: $(VENV)/.installed-dev
+	$(PY) -m tests.web.screenshots
 
 ## Refresh docs/openapi.json after changing the API (a test compares it with the live schema).
 openapi: $(VENV)/.installed-dev

@@ -3,6 +3,8 @@ module, so these tests do not depend on the importer or the demo generator."""
 
 from __future__ import annotations
 
+import copy
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,13 +68,33 @@ def seeded_settings(settings: Settings) -> Settings:
 # -- a world with accounts, segment types and runs, for the pages and the browser ------------
 
 
+@pytest.fixture(scope="session")
+def web_world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The world built once per test session: its data directory (sales store and SQLite
+    metadata, closed) and what the tests need to know about it (tokens, users, ids)."""
+    data_dir = tmp_path_factory.mktemp("web-world") / "data"
+    settings = Settings(data_dir=data_dir, worker_in_process=False, _env_file=None)
+    builder = build_world(settings)
+    world = next(builder)
+    known = {"tokens": world.tokens, "users": world.users, "actors": world.actors, "ids": world.ids}
+    builder.close()  # leaves the TestClient: the app shuts down and closes both databases
+    return data_dir, copy.deepcopy(known)
+
+
 @pytest.fixture
-def web_world(tmp_path: Path) -> Iterator[World]:
+def web_world(web_world_template: tuple[Path, dict], tmp_path: Path) -> Iterator[World]:
     """The API tests' world (ACME with 60 customers, a Pareto and an RFM type that ran, an
     override; BETA) on SQLite, with the in-process worker running so runs started from a page
-    finish on their own."""
-    settings = Settings(data_dir=tmp_path / "data", worker_in_process=True, _env_file=None)
-    yield from build_world(settings)
+    finish on their own. Each test gets its own copy of the files built once per session."""
+    template, known = web_world_template
+    data_dir = tmp_path / "data"
+    shutil.copytree(template, data_dir)
+    settings = Settings(data_dir=data_dir, worker_in_process=True, _env_file=None)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield World(
+            app=app, client=client, db=app.state.db, settings=settings, **copy.deepcopy(known)
+        )
 
 
 @pytest.fixture

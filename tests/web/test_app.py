@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from segmint import __version__
+from segmint.accounts import service as accounts
 from segmint.settings import Settings
 from segmint.store import SalesStore
-from segmint.accounts import service as accounts
 from segmint.web.app import SECURITY_HEADERS, create_app
 from tests.api.conftest import PASSWORD, World
 from tests.web.support import client_login, email
@@ -198,7 +198,7 @@ def _has_security_headers(headers) -> bool:
         ("/static/segmint.css", 200),
         ("/vendor/plotly.min.js", 200),
         ("/nowhere", 404),
-    ],  # fmt: skip
+    ],
 )
 def test_security_headers_on_every_response(client: TestClient, path: str, status: int) -> None:
     response = client.get(path, follow_redirects=False)

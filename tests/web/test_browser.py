@@ -39,9 +39,8 @@ def test_login_overview_bell_and_logout(web_world: World, browser, tmp_path: Pat
         topbar_bg = page.locator(".topbar").evaluate("e => getComputedStyle(e).backgroundColor")
         assert topbar_bg == "rgb(31, 78, 121)"
         # Managers see Settings; the bell counts the three runs' notifications.
-        assert page.get_by_role("navigation", name="Main").get_by_role("link").all_inner_texts() == [
-            "Overview", "Customers", "Insights", "Settings",
-        ]  # fmt: skip
+        menu = page.get_by_role("navigation", name="Main").get_by_role("link")
+        assert menu.all_inner_texts() == ["Overview", "Customers", "Insights", "Settings"]
         assert page.get_by_test_id("unread").inner_text() == "2"
         page.get_by_test_id("bell").click()
         page.get_by_role("button", name="Mark all as read").click()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -49,13 +47,35 @@ def fake_demo(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, float]]]:
                 "net_amount) VALUES ('demo-maker', 'D1', DATE '2025-01-02', 'C1', 10)"
             )
 
-    service = types.ModuleType("segmint.demo.service")
-    service.load_demo_data = load_demo_data  # type: ignore[attr-defined]
-    package = types.ModuleType("segmint.demo")
-    package.service = service  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "segmint.demo", package)
-    monkeypatch.setitem(sys.modules, "segmint.demo.service", service)
+    from segmint.demo import service
+
+    monkeypatch.setattr(service, "load_demo_data", load_demo_data)
     return calls
+
+
+def _demo_types(settings: Settings) -> dict[str, list[tuple[str, str, bool]]]:
+    """Per organization: (type name, method, has a current result)."""
+    from sqlalchemy import select
+
+    from segmint.accounts.models import Organization
+    from segmint.metadata.database import Database
+    from segmint.segments.models import SegmentType
+
+    db = Database.from_settings(settings)
+    try:
+        with db.read_session() as session:
+            rows = session.execute(
+                select(Organization.slug, SegmentType.name, SegmentType.method,
+                       SegmentType.current_run_id)
+                .join(SegmentType, SegmentType.organization_id == Organization.id)
+                .order_by(SegmentType.id)
+            ).all()  # fmt: skip
+    finally:
+        db.dispose()
+    found: dict[str, list[tuple[str, str, bool]]] = {}
+    for slug, name, method, run_id in rows:
+        found.setdefault(slug, []).append((name, method, run_id is not None))
+    return found
 
 
 def test_serve_uses_settings_and_options(env: Path, served: list[Settings], capsys) -> None:
@@ -80,8 +100,16 @@ def test_demo_fills_an_empty_store_then_serves(
     assert not SalesStore.from_settings(served[0]).is_empty()
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8000" in out
-    assert "No login is needed yet" in out
-    assert "demo-maker" in out
+    assert "admin@demo-maker.example.com" in out
+    assert "manager@demo-maker.example.com" in out
+    assert "segmint-demo" in out
+    # Every page has something to show: the types exist and have run.
+    assert _demo_types(served[0]) == {
+        "demo-maker": [("ABC by sales", "pareto", True), ("Buying behaviour", "rfm", True)]
+    }
+    # A second start changes nothing and creates no second set of types.
+    cli.demo_command()
+    assert len(_demo_types(served[1])["demo-maker"]) == 2
 
 
 def test_demo_keeps_existing_data(
@@ -101,7 +129,7 @@ def test_demo_keeps_existing_data(
     assert served[0].port == 8124
     out = capsys.readouterr().out
     assert "existing data" in out
-    assert "mine" in out
+    assert "rep@mine.example.com" in out
     assert "http://127.0.0.1:8124" in out
 
 

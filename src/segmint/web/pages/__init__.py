@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from segmint.web.pages import auth, home, notifications
+from segmint.web.pages import auth, customers, home, insights, notifications, segment_settings
 
 router = APIRouter()
 router.include_router(auth.router)
 router.include_router(home.router)
+router.include_router(insights.router)
 router.include_router(notifications.router)
+router.include_router(customers.router)
+router.include_router(segment_settings.router)
