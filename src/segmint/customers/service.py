@@ -1,8 +1,10 @@
 """Listing and reading customers: records from the sales store, segments from the metadata.
 
-The page of customers is chosen in DuckDB (filters, search, sort, limit); only that page's
-segments are then read from the metadata database. A filter on a segment first asks the
-metadata database for the keys in that segment and hands them to DuckDB as an Arrow table.
+The page of customers is chosen from the organization's customer records as cached in memory
+for the current version of the sales store (:mod:`segmint.customers.table`: filters and search
+are masks, sorts are cached orders, a page is a slice); only that page's segments are then read
+from the metadata database, in one query for every type (:mod:`segmint.customers.segments`). A
+filter on a segment first asks the metadata database for the keys in that segment.
 
 **Reps.** When the organization has ``reps_see_own_customers_only``, a rep sees exactly the
 customers whose ``sales_rep`` (in the customers table) is the rep's own; a rep without a
@@ -15,14 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-import pyarrow as pa
+import numpy as np
 from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
 from segmint.accounts.models import Organization
 from segmint.assignments.models import Assignment, ManualOverride
-from segmint.assignments.service import EffectiveSegment, effective_segments
+from segmint.assignments.service import EffectiveSegment
+from segmint.customers.segments import effective_segments_of
+from segmint.customers.table import TABLES
 from segmint.errors import NotFound, ValidationError
 from segmint.segments.models import SegmentType
 from segmint.segments.service import get_type, list_types
@@ -190,22 +194,14 @@ def list_customers(
     """One page of the customers the actor may see, with their segments in every type."""
     _check_query(query)
     types = list_types(session=session, actor=actor)
-    clauses, params = _where(actor.org_slug, rep_restriction(session, actor))
+    restriction = rep_restriction(session, actor)
+    selected: dict[str, Any] = {}  # filter -> what it keeps, applied below once all are valid
+    if restriction is not False:
+        selected["rep"] = restriction
     for column in DIMENSIONS:
-        values = getattr(query, column)
-        if values:
-            clauses.append(f"c.{column} IN ({', '.join('?' for _ in values)})")
-            params.extend(values)
-    if query.search:
-        pattern = (
-            "%" + query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        clauses.append(
-            "(c.customer_id ILIKE ? ESCAPE '\\' OR c.name ILIKE ? ESCAPE '\\' "
-            "OR c.vat_number ILIKE ? ESCAPE '\\')"
-        )
-        params.extend([pattern] * 3)
-    tables: dict[str, pa.Table] = {}
+        if values := getattr(query, column):
+            selected[column] = values
+    keys = None
     if query.segments:
         if query.segment_type is None:
             raise ValidationError(
@@ -214,81 +210,73 @@ def list_customers(
         segment_type = get_type(session=session, actor=actor, type_id=query.segment_type)
         keys = keys_in_segments(session=session, segment_type=segment_type, names=query.segments)
         column = "vat_key" if segment_type.identity == "vat" else "customer_id"
-        tables["wanted"] = pa.table({"key": pa.array(keys.wanted, pa.string())})
-        condition = f"c.{column} IN (SELECT key FROM wanted)"
+    if restriction is None:  # a limited rep without a sales rep value sees no customer
+        return CustomerPage(total=0, limit=query.limit, offset=query.offset, items=[], types=types)
+    table = TABLES.get(store, actor.org_slug)
+    mask = None
+    for name, value in selected.items():
+        found = (
+            table.equal_mask("sales_rep", value) if name == "rep" else table.in_mask(name, value)
+        )
+        mask = found if mask is None else mask & found
+    if query.search:
+        pattern = (
+            "%" + query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        found = table.search_mask(
+            "(c.customer_id ILIKE ? ESCAPE '\\' OR c.name ILIKE ? ESCAPE '\\' "
+            "OR c.vat_number ILIKE ? ESCAPE '\\')",
+            [pattern] * 3,
+        )
+        mask = found if mask is None else mask & found
+    if keys is not None:
+        found = table.in_mask(column, keys.wanted)
         if keys.want_none:
-            tables["listed"] = pa.table({"key": pa.array(keys.with_segment, pa.string())})
-            condition = (
-                f"({condition} OR c.{column} IS NULL OR c.{column} NOT IN (SELECT key FROM listed))"
-            )
-        clauses.append(condition)
-    where = " AND ".join(clauses)
-    direction = "DESC" if query.order == "desc" else "ASC"
-    order = f"c.{query.sort} {direction} NULLS LAST, c.customer_id {direction}"
-    with store.attached() as con:
-        for name, table in tables.items():
-            con.register(name, table)
-        base = f"FROM ({_customers_sql()}) c WHERE {where}"
-        total = con.execute(f"SELECT count(*) {base}", params).fetchall()[0][0]
-        rows = con.execute(
-            f"SELECT c.customer_id, c.name, c.vat_number, c.vat_key, c.branch, c.territory, "
-            f"c.sales_rep, c.first_seen {base} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, query.limit, query.offset],
-        ).fetchall()
-    items = [Customer(*row) for row in rows]
-    items = _with_segments(session, actor, types, items)
+            # a key with no effective segment: NULL, or not among those that have one
+            found |= table.null_mask(column) | ~table.in_mask(column, keys.with_segment)
+        mask = found if mask is None else mask & found
+    order = table.order(query.sort, "descending" if query.order == "desc" else "ascending")
+    if mask is not None:
+        order = order[mask[order]]
+    page = order[query.offset : query.offset + query.limit]
+    items = _with_segments(session, types, table.rows(page))
     return CustomerPage(
-        total=int(total), limit=query.limit, offset=query.offset, items=items, types=types
+        total=len(order), limit=query.limit, offset=query.offset, items=items, types=types
     )
 
 
-def _with_segments(
-    session: Session, actor: Actor, types: list[SegmentType], items: list[Customer]
-) -> list[Customer]:
-    if not items:
-        return items
-    found: dict[int, dict[str, EffectiveSegment]] = {}
-    for segment_type in types:
-        keys = sorted(
-            {
-                k
-                for c in items
-                if (k := c.vat_key if segment_type.identity == "vat" else c.customer_id)
-            }
+def _with_segments(session: Session, types: list[SegmentType], rows: list[tuple]) -> list[Customer]:
+    """Customers from their records (:data:`~segmint.customers.table.COLUMNS` order) with their
+    effective segment in every type: one metadata query for the page."""
+    by_vat = [(t.id, t.identity == "vat") for t in types]  # read the ORM attributes once
+    ids, vats = [row[0] for row in rows], [row[3] for row in rows]
+    keys = {type_id: sorted({k for k in (vats if vat else ids) if k}) for type_id, vat in by_vat}
+    found = effective_segments_of(session=session, types=types, keys=keys) if rows else {}
+    return [
+        Customer(
+            *row,
+            segments={
+                type_id: found.get((type_id, k)) if (k := row[3] if vat else row[0]) else None
+                for type_id, vat in by_vat
+            },
         )
-        rows = (
-            effective_segments(
-                session=session, actor=actor, type_id=segment_type.id, customer_keys=keys
-            )
-            if keys
-            else []
-        )
-        found[segment_type.id] = {row.customer_key: row for row in rows}
-    result = []
-    for customer in items:
-        segments = {}
-        for segment_type in types:
-            key = customer.vat_key if segment_type.identity == "vat" else customer.customer_id
-            segments[segment_type.id] = found[segment_type.id].get(key) if key else None
-        result.append(
-            Customer(**{**customer.__dict__, "segments": segments})  # frozen: rebuild
-        )
-    return result
+        for row in rows
+    ]
 
 
 def get_customer(*, session: Session, store: Any, actor: Actor, customer_id: str) -> Customer:
     """One customer the actor may see, with its segments in every type."""
     if not customer_id or len(customer_id) > 200 or "\x00" in customer_id:
         raise NotFound(f"no customer {customer_id[:40]!r} in this organization")
-    clauses, params = _where(actor.org_slug, rep_restriction(session, actor))
-    with store.attached() as con:
-        rows = con.execute(
-            "SELECT c.customer_id, c.name, c.vat_number, c.vat_key, c.branch, c.territory, "
-            f"c.sales_rep, c.first_seen FROM ({_customers_sql()}) c "
-            f"WHERE {' AND '.join(clauses)} AND c.customer_id = ?",
-            [*params, customer_id],
-        ).fetchall()
+    restriction = rep_restriction(session, actor)
+    rows = []
+    if restriction is not None:
+        table = TABLES.get(store, actor.org_slug)
+        mask = table.equal_mask("customer_id", customer_id)
+        if restriction is not False:
+            mask &= table.equal_mask("sales_rep", restriction)
+        rows = table.rows(np.flatnonzero(mask)[:1])
     if not rows:
         raise NotFound(f"no customer {customer_id!r} in this organization")
     types = list_types(session=session, actor=actor)
-    return _with_segments(session, actor, types, [Customer(*rows[0])])[0]
+    return _with_segments(session, types, rows[:1])[0]

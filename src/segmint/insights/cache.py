@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -34,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from segmint.assignments.models import ManualOverride
 from segmint.segments.models import SegmentType
+from segmint.store import SalesStore
 
 T = TypeVar("T")
 
@@ -50,6 +49,15 @@ class InsightsCache:
         self._computing = threading.BoundedSemaphore(computing)
         self.hits = 0
         self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        """The cached answer for ``key``, or None (nothing is computed)."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key]
+        return None
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The cached answer for ``key``, else ``compute()``'s (stored unless it raises)."""
@@ -152,25 +160,11 @@ def overrides_digest(session: Session, type_id: int) -> str:
     return _digest(list(row))
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (found.st_mtime_ns, found.st_size)
-
-
-def store_version(con: Any, *, path: Path, org: str) -> str:
-    """The version of the sales store as an insight sees it: the organization's imports (every
-    import records itself in the store's ``imports`` table in the transaction that writes its
-    rows) and the file's and its write-ahead log's modification time and size (which also catch
-    a write that went around the import, as benchmarks and repairs do).
-
-    ``con`` is a connection with the store attached as ``store`` (``SalesStore.attached``); it
-    holds the store open read-only, so the data cannot change between this and the computation.
-    """
-    ((count, last),) = con.execute(
-        "SELECT count(*), max(finished_at) FROM store.imports WHERE org = ?", [org]
-    ).fetchall()
-    wal = path.with_name(path.name + ".wal")
-    return _digest([count, last, _stat(path), _stat(wal)])
+def store_version(store: SalesStore) -> str | None:
+    """The version of the sales store as an insight sees it: the store's own version token
+    (:meth:`~segmint.store.SalesStore.version`: the file's identity, size, modification time
+    and headers, which DuckDB rewrites at every checkpoint, and its write-ahead log's size and
+    time). Every import writes the store, and so does any write that goes around the import
+    (benchmarks, repairs), so every one of them changes it. Read without opening the store: a
+    cached answer costs no DuckDB connection and never waits for an import."""
+    return store.version()

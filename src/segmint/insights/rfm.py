@@ -5,7 +5,8 @@ lines (period, filters and rep restriction applied by the engine), materialised 
 per-customer table in the request's DuckDB connection, then one ``GROUPING SETS`` query gives
 the cards, the segment table and the 5x5 cells together. A what-if computes the proposed
 segmentation the same way and joins the stored one to it for the moves. The answer is cached
-(:mod:`segmint.insights.cache`) under a key that changes with every import and every edit.
+(:mod:`segmint.insights.cache`) under a key that changes with every import and every edit; a
+cached answer is found without opening the store.
 """
 
 from __future__ import annotations
@@ -100,8 +101,14 @@ def rfm_insights(
         tuple(sorted(proposed.items())) if proposed else None,
         rule,
     )
+    # A repeated request is answered without opening the store: the store's version token is
+    # read from its file. A miss opens the store and labels the answer with the version read
+    # while the store is held open (nothing can write meanwhile).
+    found = CACHE.get((*key_start, store_version(store)))
+    if found is not None:
+        return found
     with store.attached() as con:
-        key = (*key_start, store_version(con, path=store.path, org=org.slug))
+        key = (*key_start, store_version(store))
         return CACHE.get_or_compute(
             key,
             lambda: _compute(con, session, org.slug, shape, params, what_if),

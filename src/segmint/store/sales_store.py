@@ -7,6 +7,8 @@ second process that finds the file locked retries for a while and then raises :c
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,9 @@ import duckdb
 
 from segmint.errors import SegmintError
 from segmint.store.schema import IMPORTS_DDL, META_DDL, SCHEMA_VERSION, TABLES
+
+#: The start of a DuckDB file that holds its headers (one file header, two database headers).
+_HEADER_BYTES = 3 * 4096
 
 
 class StoreBusy(SegmintError):
@@ -138,6 +143,36 @@ class SalesStore:
             yield con
         finally:
             con.close()
+
+    def version(self) -> str | None:
+        """A token that changes whenever the store's data may have changed, read without
+        opening the store (no lock is taken, so it never stands in an import's way); None when
+        there is no store file.
+
+        DuckDB writes a committed change to the write-ahead log (``<file>.wal``) and folds it
+        into the file at a checkpoint, which rewrites one of the headers at the file's start.
+        So the token covers the file's identity, size and modification time, its first three
+        4 KiB blocks (the headers: they change on every checkpoint, even when the file's size
+        and coarse timestamp do not) and the log's size and modification time. Caches of data
+        read from the store use it in their keys; read it again while holding the store open
+        (nothing can write meanwhile) to label what was read.
+        """
+        try:
+            found = os.stat(self.path)
+            with open(self.path, "rb") as handle:
+                head = handle.read(_HEADER_BYTES)
+        except FileNotFoundError:
+            return None
+        try:
+            wal = os.stat(self.path.with_name(self.path.name + ".wal"))
+            wal_stamp: tuple[int, int] | None = (wal.st_size, wal.st_mtime_ns)
+        except FileNotFoundError:
+            wal_stamp = None
+        digest = hashlib.blake2b(head, digest_size=12).hexdigest()
+        return (
+            f"{found.st_dev}:{found.st_ino}:{found.st_size}:{found.st_mtime_ns}:{digest}:"
+            f"{wal_stamp}"
+        )
 
     @staticmethod
     def _create_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -95,7 +95,7 @@ def demo_command(host: HostOption = None, port: PortOption = None) -> None:
     console.print()
     console.print(f"Open [bold]{_url(settings)}[/bold] in your browser and log in as:")
     for login in logins:
-        console.print(f"  {login.email:<42} {login.role:<8} (organization {login.org})")
+        console.print(f"  {login.email:<40} {login.role}", soft_wrap=True)
     if logins:
         console.print(f"Password for every demo account: [bold]{DEMO_PASSWORD}[/bold]")
     console.print("Press Ctrl-C to stop.", style="dim")
