@@ -58,7 +58,11 @@ def pause_point(stage: str) -> None:
     writes ``SEGMINT_FAULT_PAUSE_FILE`` and stops here until it is killed."""
     if os.environ.get("SEGMINT_FAULT_PAUSE") != stage:
         return
-    Path(os.environ.get("SEGMINT_FAULT_PAUSE_FILE", "segmint-paused")).write_text(stage)
+    target = Path(os.environ.get("SEGMINT_FAULT_PAUSE_FILE", "segmint-paused"))
+    # Written aside and renamed: the test polls for the file and must never see it empty.
+    aside = target.with_name(target.name + ".tmp")
+    aside.write_text(stage)
+    os.replace(aside, target)
     while True:  # pragma: no cover - ends with SIGKILL
         time.sleep(1)
 
