@@ -13,7 +13,7 @@ from segmint.accounts.actor import Actor
 from segmint.customers import service as customers
 from segmint.customers.service import CustomerQuery
 from segmint.customers.table import TABLES
-from segmint.errors import NotFound
+from segmint.errors import NotFound, ValidationError
 from segmint.imports.service import import_file
 from segmint.segments import service as segments
 from tests.insights.support import add_user
@@ -168,6 +168,24 @@ def test_a_limited_rep_sees_only_its_own_customers(org: Org):
     assert page(org, free).total == len(ROWS)
 
 
+def test_filter_values_are_those_of_the_customers_the_actor_may_see(org: Org):
+    import_customers(org, ROWS)
+
+    def values(actor: Actor) -> dict[str, list[str]]:
+        with org.db.read_session() as session:
+            return customers.dimension_values(session=session, store=org.store, actor=actor)
+
+    assert values(org.actor) == {
+        "branch": ["B1", "B2"],
+        "territory": ["North", "South"],
+        "sales_rep": ["Ann", "Bob", "Cy"],
+    }
+    ann = add_user(org, "rep", sales_rep="Ann", own_customers_only=True)
+    assert values(ann) == {"branch": ["B1"], "territory": ["North", "South"], "sales_rep": ["Ann"]}
+    nobody = add_user(org, "rep", sales_rep=None, own_customers_only=True)
+    assert values(nobody) == {"branch": [], "territory": [], "sales_rep": []}
+
+
 def test_segments_follow_runs_overrides_and_type_edits(org: Org):
     org.import_sales(BASE_LINES)
     import_customers(org, [(c,) for c in sorted({line.customer_id for line in BASE_LINES})])
@@ -200,3 +218,27 @@ def test_segments_follow_runs_overrides_and_type_edits(org: Org):
     # a segment filter sees the override too
     filtered = ids(org, segment_type=type_id, segments=(other,), limit=500)
     assert key in filtered
+
+
+def test_segment_filters_on_several_types_keep_the_customers_matching_all(org: Org):
+    org.import_sales(BASE_LINES)
+    import_customers(org, [(c,) for c in sorted({line.customer_id for line in BASE_LINES})])
+    value = org.create_type("Value", "pareto", pareto_specs(80, 15, 5))
+    volume = org.create_type("Volume", "pareto", pareto_specs(50, 30, 20))
+    org.run(value)
+    org.run(volume)
+    by_value, by_volume = org.effective_names(value), org.effective_names(volume)
+    expected = sorted(k for k in by_value if by_value[k] in ("A", "B") and by_volume.get(k) == "C")
+    assert expected and len(expected) < len(by_value)  # the filters really select something
+    found = page(org, segment_filters=((value, ("A", "b")), (volume, ("C",))), limit=500)
+    assert sorted(c.customer_id for c in found.items) == expected
+    assert found.total == len(expected)
+    # The one-type fields and the list combine the same way, and "(none)" works in either.
+    both = ids(org, segment_type=value, segments=("A", "B"),
+               segment_filters=((volume, ("C",)),), limit=500)  # fmt: skip
+    assert sorted(both) == expected
+    none = ids(org, segment_filters=((volume, ("(none)",)),), limit=500)
+    assert set(none).isdisjoint(by_volume)
+    with pytest.raises(ValidationError) as refused:
+        page(org, segment_filters=((volume, ("Z",)),))
+    assert refused.value.field == "segment"

@@ -8,12 +8,13 @@ the same transaction as the change itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy import Select, and_, func, literal, null, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from segmint.accounts.actor import Actor
@@ -302,6 +303,70 @@ def clear_all_overrides(*, session: Session, actor: Actor, type_id: int) -> int:
     return removed
 
 
+FIGURES = ("rank", "share_before", "recency_days", "frequency", "r_score", "f_score", "m_score")
+
+
+def effective_selects(
+    type_id: Any, run_id: Any, customer_keys: Any = None
+) -> tuple[Select[Any], Select[Any]]:
+    """The two halves (to ``UNION ALL``) of the effective-segment query of one type: the
+    customers of run ``run_id`` with their override if any, and the customers with only an
+    override. Columns: ``customer_key, auto_id, manual_id``, then :class:`EffectiveSegment`'s
+    fields from ``eligible_sales`` on. ``type_id``, ``run_id`` and ``customer_keys`` (None: every
+    customer) are values or bound parameters."""
+    a = Assignment.__table__.c
+    m = ManualOverride.__table__.c
+    with_auto = (
+        select(
+            a.customer_key,
+            a.segment_id.label("auto_id"),
+            m.segment_id.label("manual_id"),
+            a.eligible_sales,
+            m.reason,
+            m.set_by,
+            m.set_at,
+            *(a[c] for c in FIGURES),
+        )
+        .select_from(
+            Assignment.__table__.outerjoin(
+                ManualOverride.__table__,
+                and_(m.type_id == type_id, m.customer_key == a.customer_key),
+            )
+        )
+        .where(a.run_id == run_id)
+    )
+    manual_only = (
+        select(
+            m.customer_key,
+            null().label("auto_id"),
+            m.segment_id.label("manual_id"),
+            null().label("eligible_sales"),
+            m.reason,
+            m.set_by,
+            m.set_at,
+            *(null().label(c) for c in FIGURES),
+        )
+        .where(m.type_id == type_id)
+        .where(
+            ~select(a.customer_key)
+            .where(a.run_id == run_id, a.customer_key == m.customer_key)
+            .exists()
+        )
+    )
+    if customer_keys is not None:
+        with_auto = with_auto.where(a.customer_key.in_(customer_keys))
+        manual_only = manual_only.where(m.customer_key.in_(customer_keys))
+    return with_auto, manual_only
+
+
+def effective_from_row(row: Sequence[Any], names: Mapping[int, str]) -> EffectiveSegment:
+    """An :class:`EffectiveSegment` from a row of :func:`effective_selects` (segment ids named by
+    ``names``): the manual segment wins over the automatic one."""
+    key, auto_id, manual_id, *rest = row
+    auto, manual = names.get(auto_id), names.get(manual_id)
+    return EffectiveSegment(key, auto, manual, manual if manual_id is not None else auto, *rest)
+
+
 def effective_segments(
     *,
     session: Session,
@@ -317,82 +382,12 @@ def effective_segments(
     segment_type = get_type(session=session, actor=actor, type_id=type_id)
     names = {s.id: s.name for s in segment_type.segments}
     run_id = segment_type.current_run_id if segment_type.current_run_id is not None else -1
-    a = Assignment.__table__.c
-    m = ManualOverride.__table__.c
-    with_auto = (
-        select(
-            a.customer_key,
-            a.segment_id.label("auto_id"),
-            m.segment_id.label("manual_id"),
-            a.eligible_sales,
-            m.reason,
-            m.set_by,
-            m.set_at,
-            a.rank,
-            a.share_before,
-            a.recency_days,
-            a.frequency,
-            a.r_score,
-            a.f_score,
-            a.m_score,
-        )
-        .select_from(
-            Assignment.__table__.outerjoin(
-                ManualOverride.__table__,
-                and_(m.type_id == type_id, m.customer_key == a.customer_key),
-            )
-        )
-        .where(a.run_id == run_id)
-    )
-    manual_only = (
-        select(
-            m.customer_key,
-            literal(None).label("auto_id"),
-            m.segment_id.label("manual_id"),
-            literal(None).label("eligible_sales"),
-            m.reason,
-            m.set_by,
-            m.set_at,
-            *(literal(None).label(c) for c in ("rank", "share_before", "recency_days")),
-            *(literal(None).label(c) for c in ("frequency", "r_score", "f_score", "m_score")),
-        )
-        .where(m.type_id == type_id)
-        .where(
-            ~select(a.customer_key)
-            .where(a.run_id == run_id, a.customer_key == m.customer_key)
-            .exists()
-        )
-    )
-    if customer_keys is not None:
-        with_auto = with_auto.where(a.customer_key.in_(customer_keys))
-        manual_only = manual_only.where(m.customer_key.in_(customer_keys))
+    with_auto, manual_only = effective_selects(type_id, run_id, customer_keys)
     combined = union_all(with_auto, manual_only).subquery()
     query = select(combined).order_by(combined.c.customer_key).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    result = []
-    for row in session.execute(query):
-        auto, manual = names.get(row.auto_id), names.get(row.manual_id)
-        result.append(
-            EffectiveSegment(
-                customer_key=row.customer_key,
-                automatic=auto,
-                manual=manual,
-                effective=manual if row.manual_id is not None else auto,
-                eligible_sales=row.eligible_sales,
-                reason=row.reason,
-                set_by=row.set_by,
-                set_at=row.set_at,
-                rank=row.rank,
-                share_before=row.share_before,
-                recency_days=row.recency_days,
-                frequency=row.frequency,
-                r_score=row.r_score,
-                f_score=row.f_score,
-                m_score=row.m_score,
-            )
-        )
-    return result
+    return [effective_from_row(row, names) for row in session.execute(query)]
 
 
 def effective_count(*, session: Session, actor: Actor, type_id: int) -> int:

@@ -71,6 +71,9 @@ class CustomerQuery:
     sales_rep: tuple[str, ...] = ()
     segment_type: int | None = None
     segments: tuple[str, ...] = ()
+    #: More segment filters, each ``(segment type id, segment names)``; every one must match
+    #: (the list page filters on segments of several types at once).
+    segment_filters: tuple[tuple[int, tuple[str, ...]], ...] = ()
     sort: str = "customer_id"
     order: Literal["asc", "desc"] = "asc"
     limit: int = 50
@@ -201,15 +204,18 @@ def list_customers(
     for column in DIMENSIONS:
         if values := getattr(query, column):
             selected[column] = values
-    keys = None
-    if query.segments:
-        if query.segment_type is None:
-            raise ValidationError(
-                "segment: say which segment type (segment_type)", field="segment_type"
-            )
-        segment_type = get_type(session=session, actor=actor, type_id=query.segment_type)
-        keys = keys_in_segments(session=session, segment_type=segment_type, names=query.segments)
-        column = "vat_key" if segment_type.identity == "vat" else "customer_id"
+    if query.segments and query.segment_type is None:
+        raise ValidationError(
+            "segment: say which segment type (segment_type)", field="segment_type"
+        )
+    wanted = [(query.segment_type, query.segments)] if query.segments else []
+    segment_keys = []  # (key column, SegmentKeys) per segment filter
+    for type_id, names in [*wanted, *query.segment_filters]:
+        if not names:
+            continue
+        segment_type = get_type(session=session, actor=actor, type_id=type_id)
+        keys = keys_in_segments(session=session, segment_type=segment_type, names=names)
+        segment_keys.append(("vat_key" if segment_type.identity == "vat" else "customer_id", keys))
     if restriction is None:  # a limited rep without a sales rep value sees no customer
         return CustomerPage(total=0, limit=query.limit, offset=query.offset, items=[], types=types)
     table = TABLES.get(store, actor.org_slug)
@@ -229,7 +235,7 @@ def list_customers(
             [pattern] * 3,
         )
         mask = found if mask is None else mask & found
-    if keys is not None:
+    for column, keys in segment_keys:
         found = table.in_mask(column, keys.wanted)
         if keys.want_none:
             # a key with no effective segment: NULL, or not among those that have one
@@ -262,6 +268,17 @@ def _with_segments(session: Session, types: list[SegmentType], rows: list[tuple]
         )
         for row in rows
     ]
+
+
+def dimension_values(*, session: Session, store: Any, actor: Actor) -> dict[str, list[str]]:
+    """The branches, territories and sales reps of the customers the actor may see (for filter
+    pickers), from the same in-memory table as the list."""
+    restriction = rep_restriction(session, actor)
+    if restriction is None:
+        return {column: [] for column in DIMENSIONS}
+    table = TABLES.get(store, actor.org_slug)
+    mask = None if restriction is False else table.equal_mask("sales_rep", restriction)
+    return {column: table.distinct(column, mask) for column in DIMENSIONS}
 
 
 def get_customer(*, session: Session, store: Any, actor: Actor, customer_id: str) -> Customer:

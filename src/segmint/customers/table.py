@@ -90,6 +90,11 @@ class CustomerTable:
             con.close()
         return _mask(column)
 
+    def distinct(self, column: str, mask: np.ndarray | None = None) -> list[str]:
+        """The distinct non-empty values of ``column`` (of the rows in ``mask``), sorted."""
+        values = self.table[column] if mask is None else self.table[column].filter(mask)
+        return sorted(v for v in pc.unique(values).to_pylist() if v is not None)
+
     def rows(self, positions: np.ndarray) -> list[tuple]:
         """The records at ``positions`` as tuples in :data:`COLUMNS` order."""
         if not len(positions):

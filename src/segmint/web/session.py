@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from segmint.accounts.access import Identity
 from segmint.api.security import check_csrf, find_identity
+from segmint.runs.notifications import unread_count
 
 
 class LoginRequired(Exception):
@@ -90,8 +91,6 @@ def render(
     templates: Jinja2Templates = request.app.state.templates
     layout: dict[str, Any] = {"title": title, "active": active, "me": None}
     if identity is not None:
-        from segmint.runs.notifications import unread_count
-
         with request.app.state.db.read_session() as session:
             unread = unread_count(session=session, actor=identity.actor)
         layout["me"] = {

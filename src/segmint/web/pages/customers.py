@@ -51,9 +51,6 @@ PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 #: Beyond this page number a request is refused before anything is read.
 MAX_PAGE_NUMBER = 1_000_000
-#: Segment filters on several types are combined here, over the rows the first one selects;
-#: more rows than this are refused (see docs/web.md, "Customers").
-MULTI_FILTER_SCAN = 50_000
 MAX_VALUES = 50
 MAX_TEXT = 200
 COLUMNS = (
@@ -199,100 +196,27 @@ def url_for_list(params: ListParams, **changes: Any) -> str:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _check_segment_names(segment_type: SegmentType, names: tuple[str, ...]) -> set[str]:
-    known = {s.name.casefold() for s in segment_type.segments}
-    for name in names:
-        if name != NO_SEGMENT and name.casefold() not in known:
-            listed = ", ".join(s.name for s in segment_type.segments)
-            raise ValidationError(
-                f"segment {name!r} is not a segment of {segment_type.name!r} (its segments: "
-                f"{listed}, or {NO_SEGMENT})",
-                field="segment",
-            )
-    return {n.casefold() for n in names}
-
-
-def _matches(customer: Customer, type_id: int, wanted: set[str]) -> bool:
-    found = customer.segments.get(type_id)
-    effective = found.effective if found else None
-    if effective is None:
-        return NO_SEGMENT.casefold() in wanted
-    return effective.casefold() in wanted
-
-
 def fetch_page(
     *,
     session: Session,
     store: Any,
     identity: Any,
     params: ListParams,
-    types: dict[int, SegmentType],
 ) -> tuple[int, list[Customer]]:
-    """(total, the page's customers). A segment filter on one type is done by the service; on
-    several types the service filters by the first and this function by the others."""
-    filters = [(t, names) for t, names in params.segments.items() if names]
-    base = CustomerQuery(
+    """(total, the page's customers): the service filters on the segments of every type."""
+    query = CustomerQuery(
         search=params.q or None,
         branch=params.branch,
         territory=params.territory,
         sales_rep=params.sales_rep,
-        segment_type=filters[0][0] if filters else None,
-        segments=filters[0][1] if filters else (),
+        segment_filters=tuple((t, names) for t, names in params.segments.items() if names),
         sort=params.sort,
         order=params.order,  # type: ignore[arg-type]
         limit=params.page_size,
         offset=(params.page - 1) * params.page_size,
     )
-    actor = identity.actor
-    if len(filters) <= 1:
-        page = customers.list_customers(session=session, store=store, actor=actor, query=base)
-        return page.total, page.items
-    others = [(t, _check_segment_names(types[t], names)) for t, names in filters[1:]]
-    matched: list[Customer] = []
-    offset = 0
-    while True:
-        chunk = customers.list_customers(
-            session=session,
-            store=store,
-            actor=actor,
-            query=CustomerQuery(**{**base.__dict__, "limit": MAX_PAGE, "offset": offset}),
-        )
-        if chunk.total > MULTI_FILTER_SCAN:
-            raise ValidationError(
-                f"segment filters on several types: the first one selects {chunk.total:,} "
-                f"customers (at most {MULTI_FILTER_SCAN:,}); add a filter or search",
-                field="segment",
-            )
-        matched += [c for c in chunk.items if all(_matches(c, t, w) for t, w in others)]
-        offset += MAX_PAGE
-        if offset >= chunk.total:
-            break
-    start = (params.page - 1) * params.page_size
-    return len(matched), matched[start : start + params.page_size]
-
-
-def dimension_values(*, session: Session, store: Any, identity: Any) -> dict[str, list[str]]:
-    """The branches, territories and sales reps of the customers the user may see."""
-    restriction = customers.rep_restriction(session, identity.actor)
-    result: dict[str, list[str]] = {name: [] for name in customers.DIMENSIONS}
-    if restriction is None:
-        return result
-    where, params = "org = ?", [identity.actor.org_slug]
-    if restriction is not False:
-        where, params = where + " AND sales_rep = ?", [*params, restriction]
-    selects = " UNION ALL ".join(
-        f"SELECT DISTINCT '{d}' AS dim, {d} AS value FROM store.customers "
-        f"WHERE {where} AND {d} IS NOT NULL"
-        for d in customers.DIMENSIONS
-    )
-    with store.attached() as con:
-        rows = con.execute(
-            f"SELECT dim, value FROM ({selects}) ORDER BY dim, value",
-            params * len(customers.DIMENSIONS),
-        ).fetchall()
-    for dim, value in rows:
-        result[dim].append(value)
-    return result
+    page = customers.list_customers(session=session, store=store, actor=identity.actor, query=query)
+    return page.total, page.items
 
 
 def _with_selected(options: list[str], selected: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -623,9 +547,7 @@ def customer_list(request: Request, identity: PageIdentity, store: StoreDep) -> 
             if type_id not in by_id:
                 raise NotFound(f"no segment type {type_id}")
         params = ListParams(**{**params.__dict__, "segments": segments, "type_id": params.type_id})
-        total, items = fetch_page(
-            session=session, store=store, identity=identity, params=params, types=by_id
-        )
+        total, items = fetch_page(session=session, store=store, identity=identity, params=params)
         pages = max(1, -(-total // params.page_size))
         if params.page > pages:
             raise NotFound(f"page {params.page} does not exist: the list has {pages} page(s)")
@@ -640,7 +562,7 @@ def customer_list(request: Request, identity: PageIdentity, store: StoreDep) -> 
             }
             for c in items
         ]
-        dimensions = dimension_values(session=session, store=store, identity=identity)
+        dimensions = customers.dimension_values(session=session, store=store, actor=actor)
         editable = can_override(session, identity)
         type_data = types_json(all_types)
         filters = filter_menus(shown, all_types, segments, params, dimensions)
