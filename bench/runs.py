@@ -9,15 +9,17 @@ metadata database (SQLite file, or a fresh PostgreSQL database dropped afterward
 
 * engine alone: ``segmint.runs.compute.compute(...)`` on the store, then the snapshot query
   materialised in DuckDB with ``con.sql(computed.sql).to_arrow_table()`` (every snapshot
-  row as Arrow, sorted by customer key, as the snapshot writer reads them);
-* full run: ``Worker.claim()`` + ``Worker.execute()`` end to end (engine, snapshot rows into
-  ``assignments``, history, swap, pruning), for a first run (a history row for every customer
-  in a segment) and a re-run after a small data change (a few history rows);
+  row as Arrow, sorted by customer key, as the worker takes the result);
+* full run: ``Worker.claim()`` + ``Worker.execute()`` end to end (engine, the result out of
+  DuckDB as Arrow, compared with the previous result and encoded, the swap storing the result
+  and the run's changes as two blobs, pruning), for a first run (every customer in a segment is
+  a change) and a re-run after a small data change (a few changes);
 * overhead: full / engine - 1. Target (issue 4): at most 100 %, persistence at most doubles
   the engine time.
 
-The phases inside the worker (compute, snapshot write, comparison with the previous result,
-swap) are timed by wrapping the worker's functions, to show where the time goes. PostgreSQL is
+The phases inside the worker (compute; result: the sorted result out of DuckDB as Arrow;
+prepare: reading the previous result, comparing, encoding; swap) are timed by wrapping the
+worker's functions, to show where the time goes. PostgreSQL is
 the server at 127.0.0.1:5432 as user ``postgres``, or the libpq connection string in
 ``SEGMINT_BENCH_POSTGRES``; when it does not answer, the postgres cases are skipped. Exit
 status 1 when a case misses the target.
@@ -47,7 +49,7 @@ LINES_PER_CUSTOMER = 10
 LINES_PER_DOCUMENT = 4
 SEED = 20251231
 TARGET = 1.0  # persistence adds at most 100 % to the engine time
-PHASES = ("compute", "write", "compare", "swap")
+PHASES = ("compute", "result", "prepare", "swap")
 CHANGED_EVERY = 1000  # the re-run's data change: one new line for every 1000th customer
 ADMIN_DSN = os.environ.get(
     "SEGMINT_BENCH_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -178,12 +180,12 @@ def metadata_database(kind: str, work: Path) -> Iterator[Any]:
 
 @dataclass
 class Timed:
-    """One measured run: engine alone, the full run and its phases, history rows written."""
+    """One measured run: engine alone, the full run and its phases, customers it changed."""
 
     engine: float
     full: float
     phases: dict[str, float] = field(default_factory=dict)
-    history: int = 0  # rows the run wrote to segment_history
+    history: int = 0  # customers whose automatic segment the run changed
     lines: int = 0  # sales lines in the store at the time
 
     @property
@@ -193,15 +195,14 @@ class Timed:
 
 @contextlib.contextmanager
 def phase_timers() -> Iterator[dict[str, float]]:
-    """Time the worker's compute, snapshot write, comparison and swap (wrapping the names it
-    calls)."""
+    """Time the worker's compute, result, prepare and swap (wrapping the names it calls)."""
     import segmint.runs.worker as worker_module
 
     spent: dict[str, float] = {}
     names = {
         "compute": "compute",
-        "write": "write_snapshot",
-        "compare": "changed_segments",
+        "result": "result_table",
+        "prepare": "prepare",
         "swap": "swap",
     }
     originals = {phase: getattr(worker_module, name) for phase, name in names.items()}
@@ -244,7 +245,7 @@ def engine_alone(db: Any, store: Any, type_id: int) -> tuple[float, int]:
 
 
 def full_run(db: Any, store: Any, actor: Any, type_id: int) -> tuple[float, dict[str, float], int]:
-    """Queue a run, then Worker.claim() + execute(); returns (seconds, phases, history rows)."""
+    """Queue a run, then Worker.claim() + execute(); returns (seconds, phases, changes)."""
     from segmint.runs.models import Run
     from segmint.runs.service import start_run
     from segmint.runs.worker import Worker
@@ -273,7 +274,7 @@ def one_case(kind: str, method: str, store: Any, customers: int, work: Path) -> 
     from sqlalchemy import func, select
 
     from segmint.accounts.service import system_actor
-    from segmint.assignments.models import Assignment
+    from segmint.assignments.models import RunResult
     from segmint.segments.service import create_type
 
     results = []
@@ -290,14 +291,14 @@ def one_case(kind: str, method: str, store: Any, customers: int, work: Path) -> 
                 engine, rows = engine_alone(db, store, type_id)
                 full, phases, changed = full_run(db, store, actor, type_id)
                 with db.read_session() as session:
-                    latest = select(func.max(Assignment.run_id)).scalar_subquery()
+                    latest = select(func.max(RunResult.run_id)).scalar_subquery()
                     written = session.scalar(
-                        select(func.count())
-                        .select_from(Assignment)
-                        .where(Assignment.run_id == latest)
+                        select(RunResult.rows).where(
+                            RunResult.run_id == latest, RunResult.part == 0
+                        )
                     )
                 if written != rows:
-                    raise RuntimeError(f"{written} snapshot rows written, the engine gave {rows}")
+                    raise RuntimeError(f"a result of {written} rows stored, the engine gave {rows}")
                 results.append(Timed(engine, full, phases, changed, count_lines(store)))
         finally:
             change_data(store, customers, undo=True)
@@ -320,8 +321,8 @@ def _row(kind: str, method: str, customers: int, label: str, t: Timed) -> str:
     p = t.phases
     return (
         f"{kind:8} {method:6} {customers:>10,} {t.lines:>11,} {label:5} {t.engine:7.2f}s"
-        f" {t.full:7.2f}s {t.overhead:8.0%} {met:>6}  {p['compute']:7.2f}s {p['write']:6.2f}s"
-        f" {p['compare']:6.2f}s {p['swap']:6.2f}s {t.history:>8,}"
+        f" {t.full:7.2f}s {t.overhead:8.0%} {met:>6}  {p['compute']:7.2f}s {p['result']:6.2f}s"
+        f" {p['prepare']:6.2f}s {p['swap']:6.2f}s {t.history:>8,}"
     )
 
 
@@ -362,14 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         "engine = compute() + con.sql(computed.sql).to_arrow_table();"
         " full = Worker.claim() + execute(); overhead = full / engine - 1;"
         f" target <= {TARGET:.0%}\n"
-        "compute / write / compare / swap: the worker's phases inside the full run"
-        " (write = snapshot rows into assignments while the previous result is read,"
-        " compare = waiting for it + comparing in DuckDB, swap = history + switch)"
+        "compute / result / prepare / swap: the worker's phases inside the full run"
+        " (result = the sorted result out of DuckDB as Arrow, prepare = reading the previous"
+        " result + comparing + encoding, swap = storing result and changes + switch)"
     )
     print(
         f"{'db':8} {'method':6} {'customers':>10} {'lines':>11} {'run':5} {'engine':>8}"
-        f" {'full':>8} {'overhead':>8} {'target':>6}  {'compute':>8} {'write':>7} {'compare':>7}"
-        f" {'swap':>7} {'history':>8}",
+        f" {'full':>8} {'overhead':>8} {'target':>6}  {'compute':>8} {'result':>7} {'prepare':>7}"
+        f" {'swap':>7} {'changes':>8}",
         flush=True,
     )
     ok = True

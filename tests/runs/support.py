@@ -19,7 +19,9 @@ from sqlalchemy import select
 from segmint.accounts.actor import Actor
 from segmint.accounts.service import system_actor
 from segmint.assignments import service as assignments
-from segmint.assignments.models import Assignment, ManualOverride, SegmentHistory
+from segmint.assignments.history import type_history
+from segmint.assignments.models import ManualOverride, SegmentHistory
+from segmint.assignments.results import load_result
 from segmint.imports.service import ImportReport, import_file
 from segmint.metadata.database import Database
 from segmint.runs.models import Run
@@ -194,14 +196,19 @@ class Org:
     # -- results -------------------------------------------------------------------------------
 
     def assignments(self, run_id: int) -> dict[str, int | None]:
-        """The snapshot of a run: customer key -> segment id."""
+        """The result of a run: customer key -> segment id (empty when it has none)."""
         with self.db.read_session() as session:
-            rows = session.execute(
-                select(Assignment.customer_key, Assignment.segment_id).where(
-                    Assignment.run_id == run_id
-                )
-            ).all()
-        return dict(rows)
+            result = load_result(session, run_id)
+        if result is None:
+            return {}
+        table = result.table
+        return dict(
+            zip(
+                table.column("customer_key").to_pylist(),
+                table.column("segment_id").to_pylist(),
+                strict=True,
+            )
+        )
 
     def automatic_names(self, type_id: int, run_id: int) -> dict[str, str | None]:
         """The snapshot of a run with segment names: customer key -> segment name."""
@@ -259,14 +266,10 @@ class Org:
         ]
 
     def history(self, type_id: int) -> list[SegmentHistory]:
+        """The type's history, what people and runs changed, in order (a run's entries have
+        minus the run id as their id)."""
         with self.db.read_session() as session:
-            return list(
-                session.scalars(
-                    select(SegmentHistory)
-                    .where(SegmentHistory.type_id == type_id)
-                    .order_by(SegmentHistory.id)
-                )
-            )
+            return [entry for _, entry in type_history(session=session, type_id=type_id)]
 
 
 def pareto_specs(*thresholds: int, default: str | None = None) -> list[SegmentSpec]:

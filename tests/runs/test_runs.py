@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from segmint.assignments.models import Assignment, SegmentHistory
+from segmint.assignments.models import RunResult, SegmentHistory
+from segmint.assignments.service import effective_segments
 from segmint.metadata.base import utcnow
 from segmint.metadata.database import Database
 from segmint.runs.models import Run
@@ -112,12 +113,11 @@ def test_a_vat_type_sums_by_vat_number_and_counts_who_has_none(org: Org) -> None
     assert run.summary["customers_without_vat"] == 2
     assert run.summary["customers"] == 2
     with org.db.read_session() as session:
-        rows = session.execute(
-            select(Assignment.customer_key, Assignment.eligible_sales).where(
-                Assignment.run_id == run.id
-            )
-        ).all()
-    assert dict(rows) == {"DE136695976": Decimal(8000), "NL004495445B01": Decimal(600)}
+        rows = effective_segments(session=session, actor=org.actor, type_id=type_id)
+    assert {r.customer_key: r.eligible_sales for r in rows} == {
+        "DE136695976": Decimal(8000),
+        "NL004495445B01": Decimal(600),
+    }
     assert org.effective_names(type_id) == {"DE136695976": "A", "NL004495445B01": "B"}
     org.set_override(type_id, "NL004495445B01", "A", reason="group deal")
     assert org.effective_names(type_id)["NL004495445B01"] == "A"
@@ -191,7 +191,7 @@ def test_old_snapshots_are_pruned_to_runs_kept(org: Org) -> None:
 
     assert [r.status for r in org.runs(type_id)] == ["succeeded"] * 4
     with org.db.read_session() as session:
-        kept = set(session.scalars(select(Assignment.run_id).distinct()))
+        kept = set(session.scalars(select(RunResult.run_id).distinct()))
     assert kept == set(ids[-2:])
     assert org.current_run_id(type_id) == ids[-1]
     assert org.history_rows(type_id) == history  # history is never pruned

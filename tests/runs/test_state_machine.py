@@ -37,7 +37,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from segmint.assignments import service as assignments
-from segmint.assignments.models import Assignment, ManualOverride, SegmentHistory
+from segmint.assignments.history import Position, type_history
+from segmint.assignments.models import ManualOverride, SegmentHistory
+from segmint.assignments.results import load_result
 from segmint.engine import (
     DEFAULT_RFM_MAP,
     ParetoParams,
@@ -107,7 +109,7 @@ class TypeModel:
     run_id: int | None = None
     expected: dict[str, int | None] = field(default_factory=dict)  # the current run's snapshot
     # (largest history id when a rename happened, segment names before it), oldest first
-    renames: list[tuple[int, dict[int, str]]] = field(default_factory=list)
+    renames: list[tuple[Position, dict[int, str]]] = field(default_factory=list)
 
     def names(self) -> dict[int, str]:
         return {s.id: s.name for s in self.segments}
@@ -117,10 +119,10 @@ class TypeModel:
             return self.overrides[customer][0]
         return self.expected.get(customer)
 
-    def names_at(self, history_id: int) -> dict[int, str]:
-        """The segment names in force when the history row ``history_id`` was written."""
+    def names_at(self, position: Position) -> dict[int, str]:
+        """The segment names in force when the history entry at ``position`` was written."""
         for last_before, names in self.renames:
-            if history_id <= last_before:
+            if position <= last_before:
                 return names
         return self.names()
 
@@ -362,11 +364,14 @@ class RunsMachine(RuleBasedStateMachine):
     def _rename(self, model: TypeModel, i: int, j: int) -> None:
         """Rename one segment, or swap the names of two."""
         with self.org.db.read_session() as session:
-            last = session.scalar(
+            last_row = session.scalar(
                 select(func.coalesce(func.max(SegmentHistory.id), 0)).where(
                     SegmentHistory.type_id == model.id
                 )
             )
+        # After every entry so far (rows people wrote, and runs up to the current one) and
+        # before every later one; see segmint.assignments.history.
+        last = (last_row, 1, model.run_id or 0)
         before = model.names()
         first = model.segments[i % len(model.segments)]
         second = model.segments[j % len(model.segments)]
@@ -400,11 +405,13 @@ class RunsMachine(RuleBasedStateMachine):
             model.overrides
         )
         if model.run_id is not None:
-            snapshot = session.execute(
-                select(Assignment.customer_key, Assignment.segment_id).where(
-                    Assignment.run_id == model.run_id
-                )
-            ).all()
+            result = load_result(session, model.run_id)
+            assert result is not None
+            snapshot = zip(
+                result.table.column("customer_key").to_pylist(),
+                result.table.column("segment_id").to_pylist(),
+                strict=True,
+            )
             assert dict(snapshot) == model.expected
 
         effective = assignments.effective_segments(
@@ -427,21 +434,16 @@ class RunsMachine(RuleBasedStateMachine):
                 reason,
             ), key
 
-        last: dict[str, tuple[int, str | None]] = {}
-        history = session.execute(
-            select(SegmentHistory.customer_key, SegmentHistory.id, SegmentHistory.effective_to)
-            .where(SegmentHistory.type_id == model.id)
-            .order_by(SegmentHistory.id)
-        )
-        for key, history_id, effective_to in history:
-            last[key] = (history_id, effective_to)
+        last: dict[str, tuple[Position, str | None]] = {}
+        for position, entry in type_history(session=session, type_id=model.id):
+            last[entry.customer_key] = (position, entry.effective_to)
         for key in CUSTOMERS:
             current = model.effective_id(key)
             if key not in last:
                 assert current is None, f"{key} is in a segment but has no history"
                 continue
-            history_id, name = last[key]
-            then = {n: i for i, n in model.names_at(history_id).items()}
+            position, name = last[key]
+            then = {n: i for i, n in model.names_at(position).items()}
             assert (None if name is None else then[name]) == current, key
 
     def teardown(self) -> None:

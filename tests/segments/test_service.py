@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from segmint.accounts.actor import Actor
 from segmint.accounts.models import Organization
 from segmint.assignments import service as assignments
-from segmint.assignments.models import Assignment, ManualOverride, SegmentHistory
+from segmint.assignments.models import ManualOverride, RunChanges, RunResult, SegmentHistory
 from segmint.engine import DEFAULT_RFM_MAP
 from segmint.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from segmint.metadata.database import Database
@@ -390,10 +390,12 @@ def test_deleting_a_type_removes_its_runs_overrides_and_history(org: Org, tmp_pa
             (Run, Run.type_id),
             (ManualOverride, ManualOverride.type_id),
             (SegmentHistory, SegmentHistory.type_id),
+            (RunResult, RunResult.type_id),
+            (RunChanges, RunChanges.type_id),
         ):
             assert session.scalar(select(func.count()).where(column == doomed)) == 0, model
         run_ids = {r.id for r in org.runs(kept)}
-        assert set(session.scalars(select(Assignment.run_id).distinct())) == run_ids
+        assert set(session.scalars(select(RunResult.run_id).distinct())) == run_ids
     assert (org.effective(kept), org.history_rows(kept), org.current_run_id(kept)) == kept_before
 
 

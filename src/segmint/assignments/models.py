@@ -1,51 +1,74 @@
-"""Tables of automatic assignments (the per-run snapshot), manual overrides and history."""
+"""Tables of run results and their changes (one compressed blob per run), manual overrides and
+the history of what people changed."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     ForeignKey,
     Index,
     Integer,
-    SmallInteger,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from segmint.metadata.base import Amount, Base, UtcDateTime, utcnow
+from segmint.metadata.base import Base, UtcDateTime, utcnow
 
 
-class Assignment(Base):
-    """One customer's automatic result in one run: the snapshot row.
+class RunResult(Base):
+    """A run's result, every customer's automatic segment and the figures behind it, as one
+    compressed Arrow IPC stream (see :mod:`segmint.assignments.results`), split into parts of
+    at most :data:`~segmint.assignments.results.PART_BYTES` (PostgreSQL's ``bytea`` and
+    SQLite's blobs stop at 1 GB; a part is never near that).
 
-    Pareto fills ``eligible_sales``, ``rank`` and ``share_before`` (the % of the pool's sales
-    ahead of the customer, which with the thresholds explains its tier); RFM fills the R/F/M
-    figures and scores, with ``eligible_sales`` holding M. ``segment_id`` is None for customers
-    outside the pool of a type without a default segment. No foreign keys: a run writes up to
-    millions of these and they must outlive a segment being renamed or removed. On SQLite a
-    WITHOUT ROWID table: the rows live in the primary-key B-tree, one B-tree to write per row
-    instead of two, and comparing two runs finds ``segment_id`` in the key lookup.
+    One row per run instead of one per customer: a run writes its result in the swap's
+    transaction in a few tens of milliseconds, where a million rows took 1-1.5 s (decision
+    0002). Kept for the newest ``SEGMINT_RUNS_KEPT`` succeeded runs of a type and always for its
+    current run; results never change once written, so readers cache them by run id. No
+    foreign keys, like the history: :func:`segmint.segments.service.delete_type` deletes a
+    type's results itself. ``organization_id`` makes a row's owner plain to see.
     """
 
-    __tablename__ = "assignments"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __tablename__ = "run_results"
 
     run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    customer_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    segment_id: Mapped[int | None] = mapped_column(Integer)
-    eligible_sales: Mapped[Decimal | None] = mapped_column(Amount)
-    rank: Mapped[int | None] = mapped_column(BigInteger)
-    share_before: Mapped[Decimal | None] = mapped_column(Amount)
-    recency_days: Mapped[int | None] = mapped_column(Integer)
-    frequency: Mapped[int | None] = mapped_column(Integer)
-    r_score: Mapped[int | None] = mapped_column(SmallInteger)
-    f_score: Mapped[int | None] = mapped_column(SmallInteger)
-    m_score: Mapped[int | None] = mapped_column(SmallInteger)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer)
+    type_id: Mapped[int] = mapped_column(Integer, index=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    token: Mapped[str] = mapped_column(String(32))  # new with every write; see results.py
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RunChanges(Base):
+    """The automatic changes a run made: every customer whose automatic segment differs from
+    the previous current run's (on a type's first run, every customer in a segment), with the
+    segment names before and after, automatic and effective (overrides as they were at the
+    swap), as one compressed Arrow IPC stream in parts like :class:`RunResult`.
+
+    This is the part of a customer's history that a run writes; what people do (overrides set
+    and cleared) stays in ``segment_history``, one row each. ``after_history_id`` is the
+    highest ``segment_history`` id of the type when the run swapped in (0: none), which places
+    the run's changes between the manual rows in a timeline; ``at`` is the swap's time. Kept
+    as long as the type exists (pruning old results leaves them).
+    """
+
+    __tablename__ = "run_changes"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer)
+    type_id: Mapped[int] = mapped_column(Integer, index=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    after_history_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    token: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ManualOverride(Base):
@@ -67,14 +90,17 @@ class ManualOverride(Base):
 
 
 class SegmentHistory(Base):
-    """A change of a customer's automatic or effective segment, with segment names as they
-    were at the time (so the timeline reads the same after a rename or removal).
+    """A change of a customer's segment made by a person (an override set or cleared, one by
+    one or all at once), with segment names as they were at the time (so the timeline reads
+    the same after a rename or removal).
 
-    No foreign keys (migration 0003): a type's first run writes a row for every customer in a
-    segment, and checking three keys per row cost PostgreSQL more than writing the rows.
-    :func:`segmint.segments.service.delete_type` deletes a type's history itself; users and
-    organizations are deactivated, never deleted. Read by type and customer only, through
-    ``ix_segment_history_type_customer``.
+    The changes runs make are kept per run in :class:`RunChanges` (migration 0004 moved the
+    ``source = 'run'`` rows there); :func:`segmint.assignments.history.timeline` returns both as
+    instances of this class, the runs' ones not stored (their ``id`` is minus the run id).
+
+    No foreign keys (migration 0003). :func:`segmint.segments.service.delete_type` deletes a
+    type's history itself; users and organizations are deactivated, never deleted. Read by type
+    and customer only, through ``ix_segment_history_type_customer``.
     """
 
     __tablename__ = "segment_history"

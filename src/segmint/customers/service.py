@@ -18,13 +18,11 @@ from datetime import date
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
 from segmint.accounts.models import Organization
-from segmint.assignments.models import Assignment, ManualOverride
-from segmint.assignments.service import EffectiveSegment
+from segmint.assignments.service import EffectiveSegment, effective_segment_keys
 from segmint.customers.segments import effective_segments_of
 from segmint.customers.table import TABLES
 from segmint.errors import NotFound, ValidationError
@@ -158,24 +156,10 @@ def keys_in_segments(
                 f"{known}, or {NO_SEGMENT})",
                 field="segment",
             )
-    run_id = segment_type.current_run_id if segment_type.current_run_id is not None else -1
-    a, m = Assignment.__table__.c, ManualOverride.__table__.c
-    auto = select(a.customer_key, a.segment_id, literal(0).label("manual")).where(
-        a.run_id == run_id
+    keys, having = effective_segment_keys(
+        session=session, segment_type=segment_type, segment_ids=wanted, with_segment=want_none
     )
-    manual = select(m.customer_key, m.segment_id, literal(1).label("manual")).where(
-        m.type_id == segment_type.id
-    )
-    effective: dict[str, int | None] = {}
-    for key, segment_id, is_manual in session.execute(union_all(auto, manual)):
-        if is_manual or key not in effective:
-            effective[key] = segment_id
-        # an automatic row never replaces a manual one
-    return SegmentKeys(
-        wanted=[k for k, s in effective.items() if s in wanted],
-        want_none=want_none,
-        with_segment=[k for k, s in effective.items() if s is not None] if want_none else [],
-    )
+    return SegmentKeys(wanted=keys, want_none=want_none, with_segment=having)
 
 
 def _check_query(query: CustomerQuery) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
 from segmint.accounts.models import Organization
-from segmint.assignments.models import Assignment
+from segmint.assignments.results import kept_results
 from segmint.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from segmint.runs.models import Run
 from segmint.segments.models import SegmentType
@@ -85,10 +85,7 @@ def finished_run(*, session: Session, segment_type: SegmentType, run_id: int, fi
     if run.status != "succeeded":
         state = "failed" if run.status == "failed" else f"not finished (it is {run.status})"
         raise Conflict(f"{field}: run {run_id} is {state}; it has no result", field=field)
-    has_rows = session.scalars(
-        select(Assignment.run_id).where(Assignment.run_id == run_id).limit(1)
-    )
-    if has_rows.first() is None:
+    if not kept_results(session, [run_id]):
         customers = (run.summary or {}).get("customers")
         if customers != 0:  # a run of an organization without customers has no rows either
             raise Conflict(

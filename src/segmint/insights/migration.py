@@ -1,17 +1,18 @@
-"""The migration matrix between two runs of a type, from their snapshots.
+"""The migration matrix between two runs of a type, from their results.
 
 Every customer of either run is paired with its automatic segment in both (``(none)`` where it
-is absent from a run or has no segment there) and the pairs are counted in the database, reading
-each snapshot through its primary key once (SQLite: one side looks the other up, plus the rows
-only the other side has; PostgreSQL: one hash full join), as the run swap does.
+is absent from a run or has no segment there) and the pairs are counted: an Arrow full outer
+join of the two results (each read once per process, see :mod:`segmint.assignments.results`)
+and a ``group_by``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
+from segmint.assignments.results import empty_result, load_result
 from segmint.insights.access import finished_run, organization, refuse_restricted_rep, typed
 from segmint.insights.cache import CACHE, type_digest
 from segmint.insights.schemas import (
@@ -25,28 +26,25 @@ from segmint.insights.snapshots import run_as_of, segment_names
 from segmint.runs.models import Run
 from segmint.segments.models import SegmentType
 
-_PAIRS_SQLITE = """
-SELECT old_id, new_id, COUNT(*) FROM (
-  SELECT o.segment_id AS old_id, n.segment_id AS new_id
-  FROM assignments AS n
-  LEFT JOIN assignments AS o ON o.run_id = :from_run AND o.customer_key = n.customer_key
-  WHERE n.run_id = :to_run
-  UNION ALL
-  SELECT o.segment_id, NULL
-  FROM assignments AS o
-  WHERE o.run_id = :from_run AND NOT EXISTS (
-    SELECT 1 FROM assignments AS n WHERE n.run_id = :to_run AND n.customer_key = o.customer_key)
-) AS pairs
-GROUP BY old_id, new_id
-"""
 
-_PAIRS_POSTGRES = """
-SELECT o.segment_id AS old_id, n.segment_id AS new_id, COUNT(*)
-FROM (SELECT customer_key, segment_id FROM assignments WHERE run_id = :to_run) AS n
-FULL JOIN (SELECT customer_key, segment_id FROM assignments WHERE run_id = :from_run) AS o
-  ON o.customer_key = n.customer_key
-GROUP BY o.segment_id, n.segment_id
-"""
+def _pairs(session: Session, before: Run, after: Run) -> list[tuple[int | None, int | None, int]]:
+    """``(segment in before, segment in after, customers)`` over every customer of either."""
+
+    def side(run: Run, name: str) -> pa.Table:
+        table = (load_result(session, run.id) or empty_result()).table
+        return pa.table(
+            {"customer_key": table.column("customer_key"), name: table.column("segment_id")}
+        )
+
+    joined = side(after, "new_id").join(
+        side(before, "old_id"), keys="customer_key", join_type="full outer", use_threads=False
+    )
+    counted = (
+        joined.group_by(["old_id", "new_id"], use_threads=False)
+        .aggregate([([], "count_all")])
+        .to_pydict()
+    )
+    return list(zip(counted["old_id"], counted["new_id"], counted["count_all"], strict=True))
 
 
 def migration_matrix(
@@ -81,8 +79,7 @@ def migration_matrix(
 def _matrix(
     session: Session, segment_type: SegmentType, before: Run, after: Run
 ) -> MigrationMatrix:
-    sql = _PAIRS_POSTGRES if session.get_bind().dialect.name == "postgresql" else _PAIRS_SQLITE
-    pairs = session.execute(text(sql), {"from_run": before.id, "to_run": after.id}).all()
+    pairs = _pairs(session, before, after)
     names, order = segment_names(segment_type, before, after)
     for segment_id in sorted({i for pair in pairs for i in pair[:2] if i is not None} - set(names)):
         names[segment_id] = f"(segment {segment_id})"  # a run that did not list its segments

@@ -1,23 +1,24 @@
-"""The Pareto overview of a type, from a run's snapshot in the metadata database.
+"""The Pareto overview of a type, from a run's result.
 
-One query reads the run's snapshot rows once: it groups the ranked (pool) customers into at most
-``points`` consecutive rank buckets, split at tier boundaries (a tier is a run of consecutive
-ranks, so grouping by (segment, bucket) cuts a bucket where a tier ends), with each group's
-customers, exact sales and last rank; customers outside the pool fall into one group per
-segment. The curve, the tiers and their boundaries are running sums over those few hundred rows.
-Plain ``GROUP BY`` and integer division: the same on SQLite and PostgreSQL, one pass over 1M
-rows.
+One Arrow ``group_by`` over the run's result (read once per process, see
+:mod:`segmint.assignments.results`) groups the ranked (pool) customers into at most ``points``
+consecutive rank buckets, split at tier boundaries (a tier is a run of consecutive ranks, so
+grouping by (segment, bucket) cuts a bucket where a tier ends), with each group's customers,
+exact sales (whole 1/10000 units, summed as integers) and last rank; customers outside the pool
+fall into one group per segment. The curve, the tiers and their boundaries are running sums over
+those few hundred rows.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, select
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
-from segmint.assignments.models import Assignment
+from segmint.assignments.results import amount, empty_result, load_result
 from segmint.errors import ValidationError
 from segmint.insights.access import finished_run, organization, refuse_restricted_rep, typed
 from segmint.insights.cache import CACHE, type_digest
@@ -78,36 +79,61 @@ def pareto_overview(
 
 
 def _groups(session: Session, run: Run, buckets: int) -> list[tuple]:
-    """``(segment_id, bucket, customers, sales, first_rank, last_rank)`` of the snapshot.
+    """``(segment_id, bucket, customers, sales, first_rank, last_rank)`` of the run's result.
 
-    The pool size comes from the run's summary, so the snapshot is read once; should it ever
-    disagree with the rows, the buckets are recomputed with the real size."""
-    a = Assignment.__table__.c
+    The pool size comes from the run's summary; should it ever disagree with the ranks, the
+    buckets are recomputed with the real size."""
+    table = (load_result(session, run.id) or empty_result()).table
+    rank = table.column("rank")
     hint = (run.summary or {}).get("pool")
     pool = hint if isinstance(hint, int) and hint > 0 else None
     if pool is None:
-        pool = session.scalar(select(func.max(a.rank)).where(a.run_id == run.id)) or 0
+        pool = pc.max(rank).as_py() or 0
     buckets = max(1, buckets)
     for _ in range(2):
-        bucket = ((a.rank - 1) * buckets) // max(pool, 1)
-        rows = session.execute(
-            select(
-                a.segment_id,
-                bucket.label("bucket"),
-                func.count(),
-                func.sum(a.eligible_sales),
-                func.min(a.rank),
-                func.max(a.rank),
-            )
-            .where(a.run_id == run.id)
-            .group_by(a.segment_id, bucket)
-        ).all()
+        rows = _grouped(table, rank, buckets, pool)
         ranked = [r for r in rows if r[4] is not None]
         real = max((r[5] for r in ranked), default=0)
         if real == pool or real == 0:
-            return [tuple(r) for r in rows]
+            return rows
         pool = real  # the summary was off: bucket again by the real pool size
-    return [tuple(r) for r in rows]
+    return rows
+
+
+def _grouped(table: pa.Table, rank: pa.ChunkedArray, buckets: int, pool: int) -> list[tuple]:
+    bucket = pc.divide(pc.multiply(pc.subtract(rank, 1), buckets), max(pool, 1))
+    grouped = (
+        pa.table(
+            {
+                "segment_id": table.column("segment_id"),
+                "bucket": bucket,
+                "eligible_sales": table.column("eligible_sales"),
+                "rank": rank,
+            }
+        )
+        .group_by(["segment_id", "bucket"], use_threads=False)
+        .aggregate(
+            [
+                ([], "count_all"),
+                ("eligible_sales", "sum"),
+                ("rank", "min"),
+                ("rank", "max"),
+            ]
+        )
+        .to_pydict()
+    )
+    return [
+        (segment, bucket, count, amount(sales), first, last)
+        for segment, bucket, count, sales, first, last in zip(
+            grouped["segment_id"],
+            grouped["bucket"],
+            grouped["count_all"],
+            grouped["eligible_sales_sum"],
+            grouped["rank_min"],
+            grouped["rank_max"],
+            strict=True,
+        )
+    ]
 
 
 def _point(x: Decimal | float, y: Decimal | float) -> CurvePoint:

@@ -1,5 +1,6 @@
 """One run's computation: the engine over the organization's sales in the store, shaped into
-snapshot rows (``assignments`` columns) and a summary. No metadata writes happen here."""
+the run's result (a row per customer, see :mod:`segmint.assignments.results`) and a
+summary. No metadata writes happen here."""
 
 from __future__ import annotations
 
@@ -19,19 +20,19 @@ from segmint.engine._sql import lit
 from segmint.segments.models import SegmentType
 from segmint.segments.params import pareto_params, rfm_params
 
-#: Columns of ``assignments`` a run writes, in this order (run_id first).
-SNAPSHOT_COLUMNS = (
-    "run_id",
-    "customer_key",
-    "segment_id",
-    "eligible_sales",
-    "rank",
-    "share_before",
-    "recency_days",
-    "frequency",
-    "r_score",
-    "f_score",
-    "m_score",
+#: What the result query yields per customer, with its DuckDB type (the Arrow types of
+#: :data:`segmint.assignments.results.RESULT_SCHEMA`).
+RESULT_TYPES = (
+    ("customer_key", "VARCHAR"),
+    ("segment_id", "INTEGER"),
+    ("eligible_sales", "BIGINT"),
+    ("rank", "BIGINT"),
+    ("share_before", "BIGINT"),
+    ("recency_days", "INTEGER"),
+    ("frequency", "BIGINT"),
+    ("r_score", "SMALLINT"),
+    ("f_score", "SMALLINT"),
+    ("m_score", "SMALLINT"),
 )
 
 
@@ -39,7 +40,7 @@ SNAPSHOT_COLUMNS = (
 class Computed:
     """The result of the engine for one run, still inside DuckDB."""
 
-    sql: str  # a query on the DuckDB connection yielding SNAPSHOT_COLUMNS
+    sql: str  # a query on the DuckDB connection yielding RESULT_TYPES, sorted by customer key
     table: str = ""  # the DuckDB temporary table behind it (customer_key, segment_id, ...)
     summary: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -139,7 +140,7 @@ def compute(
     if segment_type.identity == "vat":
         left_out = customers_without_vat_key(customers).collect().rows()[0][0]
         summary["customers_without_vat"] = int(left_out)
-    columns = ", ".join(str(run_id) if c == "run_id" else c for c in SNAPSHOT_COLUMNS)
+    columns = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in RESULT_TYPES)
     return Computed(
         sql=f"SELECT {columns} FROM {name} ORDER BY customer_key",
         table=name,

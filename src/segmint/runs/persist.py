@@ -1,56 +1,60 @@
-"""Writing a run's snapshot and swapping it in.
+"""Keeping a run's result and swapping it in.
 
-The snapshot rows go into ``assignments`` under the run's id, in chunks of short transactions
-(PostgreSQL: one COPY), while the previous result stays current: nobody reads rows of a run
-that is not current. The swap is one transaction: write the history of every customer whose
-automatic segment changed (with the effective segment, manual overrides as they are at that
-moment), point the type at the new run, mark the run succeeded, queue its notifications and
-webhook events. A worker killed before or during the swap leaves the previous result exactly
-as it was.
+The engine's result leaves DuckDB once, as an Arrow table sorted by customer key
+(:func:`result_table`). It is compared there with the type's current result (read from the
+metadata database once per process, see :mod:`segmint.assignments.results`) to find the
+customers whose automatic segment changed (:func:`changed_segments`), and encoded as one
+compressed Arrow stream (:func:`segmint.assignments.results.encode`). Nothing is written to the
+metadata database before the swap.
 
-Which customers changed is found in DuckDB when it can be: :class:`PreviousSegments` reads the
-current run's (customer, segment) pairs in a thread of its own while the new snapshot is being
-written, and :func:`changed_segments` compares them with the new result. The swap then only
-looks up the changed customers, instead of comparing two snapshots of every customer in the
-metadata database. A type's first run has nothing to compare with (its history is read straight
-off the new snapshot); when the pairs could not be read (or another run became current
-meanwhile) the swap compares in SQL as before.
+The swap is one transaction: store the result and the run's changes (each one blob, with the
+segment names before and after and the effective segments as the overrides are at that moment),
+point the type at the new run, mark the run succeeded, queue its notifications and webhook
+events. A worker killed before or during the swap leaves the previous result exactly as it was,
+and nothing of its own behind. Why blobs and not a row per customer:
+docs/decisions/0002-run-results-storage.md.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
-import sqlite3
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import chain, islice
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import func, select
 
-from segmint.assignments.models import Assignment
+from segmint.assignments.models import ManualOverride, SegmentHistory
+from segmint.assignments.results import (
+    CHANGES_SCHEMA,
+    RESULT_SCHEMA,
+    LoadedChanges,
+    LoadedResult,
+    SortedKeys,
+    delete_results,
+    empty_result,
+    encode,
+    load_result,
+    new_token,
+    remember_changes,
+    remember_result,
+    write_changes,
+    write_result,
+)
 from segmint.errors import RunFailed
-from segmint.metadata.base import UtcDateTime, utcnow
+from segmint.metadata.base import utcnow
 from segmint.metadata.database import Database
-from segmint.runs.compute import SNAPSHOT_COLUMNS, Computed
+from segmint.runs.compute import Computed
 from segmint.runs.models import Run
-from segmint.segments.models import SegmentType
+from segmint.segments.models import Segment, SegmentType
 
 log = logging.getLogger(__name__)
-
-CHUNK_ROWS = 50_000
-_ROWS_PER_INSERT = 500
-# SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since.
-_SQLITE_MAX_VALUES = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def pause_point(stage: str) -> None:
@@ -77,304 +81,180 @@ def _still_mine(session: Any, run_id: int, worker_id: str) -> Run:
     return run
 
 
-def write_snapshot(
-    db: Database,
-    con: Any,
-    computed: Computed,
-    *,
-    run_id: int,
-    worker_id: str,
-    on_rows: Callable[[int], None] | None = None,
-) -> int:
-    """Copy the snapshot rows from DuckDB into ``assignments``; returns the row count."""
-    if db.dialect == "postgresql":
-        return _copy_postgres(db, con, computed, run_id, worker_id, on_rows)
-    reader = con.sql(computed.sql).to_arrow_reader(CHUNK_ROWS)
-    written = 0
-    for batch in reader:
-        if not batch.num_rows:
-            continue
-        with db.session() as session:
-            _still_mine(session, run_id, worker_id)
-            _insert_sqlite(session.connection(), batch, run_id)
-        written += batch.num_rows
-        if on_rows:
-            on_rows(written)
-        if written == batch.num_rows:
-            pause_point("writing")
-    return written
+# -- the result, out of DuckDB -------------------------------------------------------------------
 
 
-def _insert_sqlite(connection: Any, batch: pa.RecordBatch, run_id: int) -> None:
-    """Insert one batch of snapshot rows (in customer key order, as the primary key wants them).
-
-    Python's sqlite3 spends more time per row and per bound value than SQLite spends storing
-    the row, so: the run id is a literal; a column that is NULL in every row of the batch
-    (Pareto has no R/F/M figures, RFM no rank) is left out, its default being NULL (turning an
-    all-NULL Arrow column into Python values is slow too); and each statement inserts up to
-    :data:`_ROWS_PER_INSERT` rows (``VALUES (...), (...), ...``), within SQLite's limit of bound
-    values, so executemany steps once per few hundred rows instead of once per row."""
-    names, columns = [], []
-    for name, column in zip(SNAPSHOT_COLUMNS[1:], batch.columns[1:], strict=True):
-        if column.null_count < len(column):
-            names.append(name)
-            columns.append(column.to_pylist())
-    width = len(names)  # at least customer_key, which is never NULL
-    per = max(1, min(_ROWS_PER_INSERT, _SQLITE_MAX_VALUES // width))
-    values = chain.from_iterable(zip(*columns, strict=True))
-    full, rest = divmod(batch.num_rows, per)
-    if full:
-        statement = _sqlite_insert(run_id, names, per)
-        connection.exec_driver_sql(
-            statement, [tuple(islice(values, per * width)) for _ in range(full)]
-        )
-    if rest:
-        connection.exec_driver_sql(_sqlite_insert(run_id, names, rest), [tuple(values)])
-
-
-def _sqlite_insert(run_id: int, names: list[str], rows: int) -> str:
-    row = f"({int(run_id)}, {', '.join('?' for _ in names)})"
-    return f"INSERT INTO assignments (run_id, {', '.join(names)}) VALUES {', '.join([row] * rows)}"
-
-
-def _copy_postgres(
-    db: Database,
-    con: Any,
-    computed: Computed,
-    run_id: int,
-    worker_id: str,
-    on_rows: Callable[[int], None] | None,
-) -> int:
-    """PostgreSQL: one COPY of the rows as CSV, rendered by Arrow's CSV writer (strings quoted,
-    NULL as an empty unquoted field, which is what COPY's CSV format reads as NULL)."""
-    reader = con.sql(computed.sql).to_arrow_reader(CHUNK_ROWS)
-    options = pa_csv.WriteOptions(include_header=False)
-    written = 0
-    with db.session() as session:
-        _still_mine(session, run_id, worker_id)
-        cursor = session.connection().connection.driver_connection.cursor()
-        statement = f"COPY assignments ({', '.join(SNAPSHOT_COLUMNS)}) FROM STDIN (FORMAT csv)"
-        with cursor.copy(statement) as copy:
-            for batch in reader:
-                buffer = io.BytesIO()
-                pa_csv.write_csv(batch, buffer, options)
-                copy.write(buffer.getbuffer())
-                written += batch.num_rows
-                if on_rows:
-                    on_rows(written)
-                if written == batch.num_rows:
-                    pause_point("writing")
-    return written
-
-
-# -- comparing with the current result in DuckDB ------------------------------------------------
-
-
-def read_segments(db: Database, run_id: int) -> pa.Table | None:
-    """``customer_key`` and ``segment_id`` of every snapshot row of a run, as an Arrow table;
-    None when they cannot be read that way.
-
-    Each database hands the rows over in one piece that Python does not take apart row by row:
-    SQLite as two JSON arrays (``json_group_array``), PostgreSQL as two strings, the keys
-    joined by U+0001 (``string_agg``; half the time of a COPY). A key containing U+0001 makes
-    one key too many: then None, and the swap compares in SQL."""
-    schema = pa.schema([("customer_key", pa.string()), ("segment_id", pa.int64())])
-    with db.read_session() as session:
-        if db.dialect == "postgresql":
-            keys, segments, count = session.execute(
-                text(
-                    "SELECT string_agg(customer_key, chr(1)), "
-                    "string_agg(coalesce(CAST(segment_id AS text), ''), ','), count(*) "
-                    "FROM assignments WHERE run_id = :run_id"
-                ),
-                {"run_id": run_id},
-            ).one()
-        else:
-            keys, segments = session.execute(
-                text(
-                    "SELECT json_group_array(customer_key), json_group_array(segment_id) "
-                    "FROM assignments WHERE run_id = :run_id"
-                ),
-                {"run_id": run_id},
-            ).one()
-    if db.dialect != "postgresql":
-        return pa.table(
-            [pa.array(json.loads(keys), pa.string()), pa.array(json.loads(segments), pa.int64())],
-            schema=schema,
-        )
-    if not count:
-        return schema.empty_table()
-    key_list = keys.split("\x01")
-    if len(key_list) != count:
-        return None
-    ids = pa.array(segments.split(","))
-    ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
-    return pa.table([pa.array(key_list, pa.string()), ids.cast(pa.int64())], schema=schema)
-
-
-class PreviousSegments:
-    """The current result of a type (its run's customers and segments), read by a thread of its
-    own while the new result is written. :meth:`table` waits for it; None when it could not be
-    read (the swap then compares in SQL)."""
-
-    def __init__(self, db: Database, run_id: int) -> None:
-        self.run_id = run_id
-        self._db = db
-        self._table: pa.Table | None = None
-        self._thread = threading.Thread(
-            target=self._read, name=f"previous-run-{run_id}", daemon=True
-        )
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            self._table = read_segments(self._db, self.run_id)
-        except Exception:  # an optimisation only: the swap compares in SQL instead
-            log.warning(
-                "run %s: reading its result for the comparison failed", self.run_id, exc_info=True
-            )
-
-    def table(self) -> pa.Table | None:
-        self._thread.join()
-        return self._table
+def result_table(con: Any, computed: Computed) -> pa.Table:
+    """The engine's result as Arrow, sorted by customer key, in :data:`RESULT_SCHEMA`."""
+    table = con.sql(computed.sql).to_arrow_table()
+    if table.schema != RESULT_SCHEMA:
+        table = table.cast(RESULT_SCHEMA)
+    return table
 
 
 @dataclass
-class Changes:
-    """Customers whose automatic segment differs between run ``old_run`` and the new one:
-    ``(customer_key, old segment id, new segment id)``, either id None when the customer has no
-    segment (or no row) in that run."""
+class Prepared:
+    """A run's result ready to swap in: the table and its encoding; the customers whose
+    automatic segment differs from run ``old_run`` (None: the type had no current result); and
+    the run's changes as the history shows them, encoded, given the segment ``names`` and
+    ``manual`` overrides read meanwhile. The swap uses the changes only when the type's current
+    run, its names and its overrides are still those (it checks under the type's lock)."""
 
-    old_run: int
-    rows: list[tuple[str, int | None, int | None]]
+    table: pa.Table
+    data: pa.Buffer
+    old_run: int | None
+    changed: pa.Table  # customer_key, old_id, new_id; sorted by customer key
+    names: dict[int, str] = field(default_factory=dict)
+    manual: dict[str, int] = field(default_factory=dict)
+    history: pa.Table | None = None
+    history_data: pa.Buffer | None = None
 
 
-def changed_segments(con: Any, computed: Computed, previous: PreviousSegments) -> Changes | None:
-    """Compare the new result (still in DuckDB) with the previous one, in DuckDB."""
-    old = previous.table()
+_COMPARE = """
+SELECT coalesce(n.customer_key, o.customer_key) AS customer_key,
+       o.segment_id AS old_id, n.segment_id AS new_id
+FROM new_result AS n
+FULL JOIN old_result AS o ON o.customer_key = n.customer_key
+WHERE o.segment_id IS DISTINCT FROM n.segment_id
+ORDER BY 1
+"""
+
+_CHANGED_SCHEMA = pa.schema(
+    [("customer_key", pa.string()), ("old_id", pa.int32()), ("new_id", pa.int32())]
+)
+
+
+def changed_segments(new: pa.Table, old: LoadedResult | None) -> pa.Table:
+    """Customers whose automatic segment differs between ``old`` and ``new``: ``customer_key,
+    old_id, new_id`` (None where a run has no segment, or no row, for the customer), by key.
+    With no ``old`` (a type's first run) every customer in a segment."""
     if old is None:
-        return None
-    name = f"{computed.table}_previous"
-    con.register(name, old)
+        keep = pc.is_valid(new.column("segment_id"))
+        chosen = new.filter(keep)
+        return pa.table(
+            [
+                chosen.column("customer_key"),
+                pa.nulls(chosen.num_rows, pa.int32()),
+                chosen.column("segment_id"),
+            ],
+            schema=_CHANGED_SCHEMA,
+        )
+    new_keys = new.column("customer_key")
+    new_keys = new_keys.combine_chunks() if new_keys.num_chunks != 1 else new_keys.chunk(0)
+    if new_keys.equals(old.keys):
+        # The same customers as before (a re-run, most of the time): compare row by row, no
+        # join. Segment ids are positive, so -1 stands for "none" on both sides.
+        old_ids, new_ids = old.table.column("segment_id"), new.column("segment_id")
+        differ = pc.not_equal(pc.fill_null(old_ids, -1), pc.fill_null(new_ids, -1))
+        return pa.table(
+            [new_keys.filter(differ), old_ids.filter(differ), new_ids.filter(differ)],
+            schema=_CHANGED_SCHEMA,
+        )
+    con = duckdb.connect()
     try:
-        rows = con.execute(f"""
-            SELECT coalesce(n.customer_key, o.customer_key), o.segment_id, n.segment_id
-            FROM (SELECT customer_key, segment_id FROM {computed.table}) AS n
-            FULL JOIN {name} AS o ON o.customer_key = n.customer_key
-            WHERE o.segment_id IS DISTINCT FROM n.segment_id
-        """).fetchall()
+        con.register("new_result", new.select(["customer_key", "segment_id"]))
+        con.register("old_result", old.table.select(["customer_key", "segment_id"]))
+        changed = con.sql(_COMPARE).to_arrow_table()
     finally:
-        con.unregister(name)
-    return Changes(old_run=previous.run_id, rows=rows)
+        con.close()
+    return changed.cast(_CHANGED_SCHEMA)
 
 
-# Customers whose automatic segment differs between the previous current run and the new one,
-# with the effective segment before and after (an override, if any, wins on both sides). Both
-# snapshots are read through the primary key (run_id, customer_key); ``{pairs}`` yields every
-# customer of either run with its old and new segment id.
-_HISTORY = """
-INSERT INTO segment_history (organization_id, type_id, customer_key, at, source, run_id,
-                             auto_from, auto_to, effective_from, effective_to)
-SELECT :org, :type_id, p.customer_key, :at, 'run', :run_id,
-       so.name, sn.name, COALESCE(sm.name, so.name), COALESCE(sm.name, sn.name)
-FROM ({pairs}) AS p
-LEFT JOIN manual_overrides AS m ON m.type_id = :type_id AND m.customer_key = p.customer_key
-LEFT JOIN segments AS so ON so.id = p.old_id
-LEFT JOIN segments AS sn ON sn.id = p.new_id
-LEFT JOIN segments AS sm ON sm.id = m.segment_id
-WHERE p.old_id <> p.new_id OR (p.old_id IS NULL) <> (p.new_id IS NULL)
-"""
-
-# SQLite: the new run's rows, each looking up the old one, plus the old rows the new run lacks.
-# (SQLite's FULL JOIN, 3.39+, scans the whole other side for every row here.)
-_PAIRS_SQLITE = """
-  SELECT n.customer_key, o.segment_id AS old_id, n.segment_id AS new_id
-  FROM assignments AS n
-  LEFT JOIN assignments AS o ON o.run_id = :old_run AND o.customer_key = n.customer_key
-  WHERE n.run_id = :run_id
-  UNION ALL
-  SELECT o.customer_key, o.segment_id, NULL
-  FROM assignments AS o
-  WHERE o.run_id = :old_run AND NOT EXISTS (
-    SELECT 1 FROM assignments AS n WHERE n.run_id = :run_id AND n.customer_key = o.customer_key)
-"""
-
-# PostgreSQL: one FULL JOIN reads each snapshot once (a hash full join) instead of twice, which
-# halves the time of a re-run's comparison at 1M customers.
-_PAIRS_POSTGRES = """
-  SELECT COALESCE(n.customer_key, o.customer_key) AS customer_key, o.segment_id AS old_id,
-         n.segment_id AS new_id
-  FROM (SELECT customer_key, segment_id FROM assignments WHERE run_id = :run_id) AS n
-  FULL JOIN (SELECT customer_key, segment_id FROM assignments WHERE run_id = :old_run) AS o
-    ON o.customer_key = n.customer_key
-"""
-
-# A type's first result (no current run before): every customer in a segment is new to the type,
-# so its history row is read straight off the new snapshot, with no previous one to compare.
-# The same rows as _HISTORY with an empty previous run: auto_from NULL, effective_from the manual
-# segment if any.
-_FIRST_HISTORY = """
-INSERT INTO segment_history (organization_id, type_id, customer_key, at, source, run_id,
-                             auto_from, auto_to, effective_from, effective_to)
-SELECT :org, :type_id, n.customer_key, :at, 'run', :run_id,
-       NULL, sn.name, sm.name, COALESCE(sm.name, sn.name)
-FROM assignments AS n
-LEFT JOIN manual_overrides AS m ON m.type_id = :type_id AND m.customer_key = n.customer_key
-LEFT JOIN segments AS sn ON sn.id = n.segment_id
-LEFT JOIN segments AS sm ON sm.id = m.segment_id
-WHERE n.run_id = :run_id AND n.segment_id IS NOT NULL
-"""
-
-_CHANGES = """
-SELECT customer_key, effective_from, effective_to FROM segment_history
-WHERE run_id = :run_id AND type_id = :type_id ORDER BY customer_key LIMIT 1000
-"""
-
-
-# The changed customers as found by changed_segments(), handed to the history INSERT: on
-# PostgreSQL as three arrays, on SQLite through a temporary table of the connection.
-_PAIRS_LISTED_POSTGRES = """
-  SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:old_ids AS integer[]),
-                       CAST(:new_ids AS integer[])) AS u(customer_key, old_id, new_id)
-"""
-_PAIRS_LISTED_SQLITE = "SELECT customer_key, old_id, new_id FROM temp.run_changes"
-
-
-def _history_sql(dialect: str, *, first: bool = False, listed: bool = False) -> str:
-    if first:
-        return _FIRST_HISTORY
-    if listed:
-        pairs = _PAIRS_LISTED_POSTGRES if dialect == "postgresql" else _PAIRS_LISTED_SQLITE
-    else:
-        pairs = _PAIRS_POSTGRES if dialect == "postgresql" else _PAIRS_SQLITE
-    return _HISTORY.format(pairs=pairs)
-
-
-def _write_history(
-    session: Any, dialect: str, params: dict[str, Any], *, first: bool, listed: Changes | None
-) -> int:
-    """Insert the history rows of the swap; returns how many customers changed segment."""
-    statement = text(_history_sql(dialect, first=first, listed=listed is not None))
-    statement = statement.bindparams(bindparam("at", type_=UtcDateTime()))
-    if first or listed is None:
-        return session.execute(statement, params).rowcount
-    if not listed.rows:
-        return 0
-    if dialect == "postgresql":
-        keys, old_ids, new_ids = (list(column) for column in zip(*listed.rows, strict=True))
-        return session.execute(
-            statement, {**params, "keys": keys, "old_ids": old_ids, "new_ids": new_ids}
-        ).rowcount
-    connection = session.connection()
-    connection.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS run_changes "
-        "(customer_key TEXT NOT NULL, old_id INTEGER, new_id INTEGER)"
+def _names_and_overrides(session: Any, type_id: int) -> tuple[dict[int, str], dict[str, int]]:
+    segments = select(Segment.id, Segment.name).where(Segment.type_id == type_id)
+    names = dict(session.execute(segments).all())
+    manual = dict(
+        session.execute(
+            select(ManualOverride.customer_key, ManualOverride.segment_id).where(
+                ManualOverride.type_id == type_id
+            )
+        ).all()
     )
-    connection.exec_driver_sql("DELETE FROM temp.run_changes")
-    connection.exec_driver_sql("INSERT INTO temp.run_changes VALUES (?, ?, ?)", listed.rows)
-    changed = session.execute(statement, params).rowcount
-    connection.exec_driver_sql("DELETE FROM temp.run_changes")
-    return changed
+    return names, manual
+
+
+def prepare(db: Database, table: pa.Table, *, type_id: int, current_run: int | None) -> Prepared:
+    """Everything the swap stores, made outside any transaction: the result encoded (in a
+    thread: Arrow compresses without the GIL), compared with the type's current result (read
+    once per process), and the changes with their names, encoded."""
+    with ThreadPoolExecutor(1, thread_name_prefix="encode") as pool:
+        data = pool.submit(encode, table)
+        with db.read_session() as session:
+            old = None
+            if current_run is not None:
+                old = load_result(session, current_run) or empty_result()
+            names, manual = _names_and_overrides(session, type_id)
+        changed = changed_segments(table, old)
+        history = history_of(changed, names=names, manual=manual)
+        history_data = encode(history)
+        return Prepared(
+            table=table,
+            data=data.result(),
+            old_run=current_run,
+            changed=changed,
+            names=names,
+            manual=manual,
+            history=history,
+            history_data=history_data,
+        )
+
+
+# -- the swap ------------------------------------------------------------------------------------
+
+
+def _named(ids: pa.Array, segment_ids: pa.Array) -> pa.Array:
+    """Indices into the type's segment names of each id (null: no segment, or one removed)."""
+    return pc.index_in(ids, value_set=segment_ids)
+
+
+def history_of(changed: pa.Table, *, names: dict[int, str], manual: dict[str, int]) -> pa.Table:
+    """The run's changes as the timeline shows them: automatic segment names before and after,
+    and the effective ones (the manual segment, where a customer has one, on both sides).
+
+    The names are dictionary-encoded over the type's segments: no string per customer is made."""
+    segment_ids = pa.array(list(names), pa.int32())
+    dictionary = pa.array(list(names.values()), pa.string())
+    auto_from = _named(changed.column("old_id"), segment_ids)
+    auto_to = _named(changed.column("new_id"), segment_ids)
+    if manual:
+        override_keys = pa.array(list(manual), pa.string())
+        override_names = _named(pa.array(list(manual.values()), pa.int32()), segment_ids)
+        at = pc.index_in(changed.column("customer_key"), value_set=override_keys)
+        manual_name = pc.take(override_names, at)
+        effective_from = pc.coalesce(manual_name, auto_from)
+        effective_to = pc.coalesce(manual_name, auto_to)
+    else:
+        effective_from, effective_to = auto_from, auto_to
+
+    def column(indices: Any) -> pa.DictionaryArray:
+        if isinstance(indices, pa.ChunkedArray):
+            indices = indices.combine_chunks()
+        return pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), dictionary)
+
+    return pa.table(
+        [
+            changed.column("customer_key"),
+            column(auto_from),
+            column(auto_to),
+            column(effective_from),
+            column(effective_to),
+        ],
+        schema=CHANGES_SCHEMA,
+    )
+
+
+def _listing(history: pa.Table) -> list[dict[str, Any]]:
+    """The first changes by customer key, for the ``segment.changed`` event."""
+    from segmint.runs.events import MAX_CHANGES
+
+    head = history.slice(0, MAX_CHANGES)
+    keys = head.column("customer_key").to_pylist()
+    before = head.column("effective_from").to_pylist()
+    after = head.column("effective_to").to_pylist()
+    return [
+        {"customer_key": k, "from": f, "to": t, "source": "run"}
+        for k, f, t in zip(keys, before, after, strict=True)
+    ]
 
 
 def swap(
@@ -383,13 +263,15 @@ def swap(
     *,
     run_id: int,
     worker_id: str,
-    changes: Changes | None = None,
+    prepared: Prepared,
 ) -> Run:
-    """Make the run's snapshot the type's current result, in one transaction.
+    """Store the run's result and changes and make it the type's current result, in one
+    transaction.
 
-    ``changes`` are the customers whose segment differs from the type's current run, found by
-    :func:`changed_segments`; without them (or when they were compared with a run that is no
-    longer current) the two snapshots are compared here, in SQL."""
+    The changes prepared with :func:`prepare` are used when the type's current run, segment
+    names and overrides are still those they were made with; otherwise (another run swapped
+    in, a rename, an override set meanwhile) they are made again here, under the type's lock,
+    so the history is exactly what it would have been had the run been computed just now."""
     from segmint.runs.events import run_finished, segments_changed
 
     with db.session() as session:
@@ -398,39 +280,56 @@ def swap(
             select(SegmentType).where(SegmentType.id == run.type_id).with_for_update()
         ).one()
         current = segment_type.current_run_id
-        first = current is None
-        listed = changes if changes is not None and changes.old_run == current else None
+        names, manual = _names_and_overrides(session, segment_type.id)
+        history, history_data = prepared.history, prepared.history_data
+        stale = (current, names, manual) != (prepared.old_run, prepared.names, prepared.manual)
+        if stale or history is None or history_data is None:
+            # Another run became current, a segment was renamed or an override changed while
+            # the result was prepared: the changes are made again, under the type's lock.
+            changed = prepared.changed
+            if current != prepared.old_run:
+                old = load_result(session, current) if current is not None else None
+                if current is not None and old is None:
+                    old = empty_result()
+                changed = changed_segments(prepared.table, old)
+            history = history_of(changed, names=names, manual=manual)
+            history_data = encode(history)
+        # Every history row written so far comes before this run's changes in a timeline; a
+        # person's next change (which waits for the type's lock) comes after.
+        after_history_id = session.scalar(
+            select(func.coalesce(func.max(SegmentHistory.id), 0)).where(
+                SegmentHistory.type_id == segment_type.id
+            )
+        )
         now = utcnow()
-        changed = _write_history(
+        result_token, changes_token = new_token(), new_token()
+        common = {"run_id": run_id, "organization_id": run.organization_id}
+        write_result(
             session,
-            db.dialect,
-            {
-                "org": run.organization_id,
-                "type_id": segment_type.id,
-                "at": now,
-                "run_id": run_id,
-                "old_run": -1 if first else current,
-            },
-            first=first,
-            listed=listed,
+            **common,
+            type_id=segment_type.id,
+            rows=prepared.table.num_rows,
+            data=prepared.data,
+            token=result_token,
+        )
+        write_changes(
+            session,
+            **common,
+            type_id=segment_type.id,
+            rows=history.num_rows,
+            after_history_id=int(after_history_id),
+            at=now,
+            data=history_data,
+            token=changes_token,
         )
         pause_point("during_swap")
-        if changed:
-
-            def listing() -> list[dict[str, Any]]:  # only when an endpoint takes the event
-                rows = session.execute(
-                    text(_CHANGES), {"run_id": run_id, "type_id": segment_type.id}
-                ).all()
-                return [
-                    {"customer_key": k, "from": f, "to": t, "source": "run"} for k, f, t in rows
-                ]
-
+        if history.num_rows:
             segments_changed(
                 session=session,
                 organization_id=run.organization_id,
                 type_id=segment_type.id,
-                changes=listing,
-                total=changed,
+                changes=lambda: _listing(history),  # only when an endpoint takes the event
+                total=history.num_rows,
             )
         segment_type.current_run_id = run_id
         if computed.suggested_cuts:
@@ -443,14 +342,29 @@ def swap(
         run.finished_at = now
         run.lease_expires_at = None
         run.params = computed.params
-        run.summary = {**computed.summary, "changed": changed}
+        run.summary = {**computed.summary, "changed": history.num_rows}
         run_finished(session=session, run=run, segment_type=segment_type)
+        type_id, organization_id = segment_type.id, run.organization_id
+    # Committed: this process (the web app's, with the worker thread) has both at hand.
+    remember_result(run_id, result_token, prepared.table)
+    remember_changes(
+        changes_token,
+        LoadedChanges(
+            run_id=run_id,
+            after_history_id=int(after_history_id),
+            at=now,
+            organization_id=organization_id,
+            type_id=type_id,
+            changes=SortedKeys(history),
+        ),
+    )
     return run
 
 
 def prune_snapshots(db: Database, *, type_id: int, keep: int) -> int:
-    """Drop assignments of all but the newest ``keep`` succeeded runs of a type (the current
-    one is always kept); history and the runs themselves stay."""
+    """Drop the results of all but the newest ``keep`` succeeded runs of a type (the current
+    one is always kept); the runs' changes (the automatic part of the history) and the runs
+    themselves stay."""
     with db.session() as session:
         current = session.scalar(
             select(SegmentType.current_run_id).where(SegmentType.id == type_id)
@@ -466,9 +380,5 @@ def prune_snapshots(db: Database, *, type_id: int, keep: int) -> int:
         old = [r for r in old if r != current]
         if not old:
             return 0
-        session.execute(
-            delete(Assignment)
-            .where(Assignment.run_id.in_(old))
-            .execution_options(synchronize_session=False)
-        )
+        delete_results(session, old)
         return len(old)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
-from segmint.assignments.models import Assignment
+from segmint.assignments.models import RunResult
 from segmint.errors import NotFound
 from segmint.metadata.base import utcnow
 from segmint.runs.models import Run
@@ -87,8 +87,9 @@ def list_runs(
 
 def reap_expired(*, session: Session, now: datetime | None = None) -> list[int]:
     """Mark running runs whose lease expired as failed (their worker stopped: killed, machine
-    gone) and drop the snapshot rows they had written. The type's current result is untouched:
-    it only ever changes in the swap, which such a run never reached."""
+    gone). The type's current result is untouched: it only ever changes in the swap, which such
+    a run never reached, and a run writes nothing else (its result and changes are stored in
+    the swap's transaction)."""
     now = now or utcnow()
     expired = list(
         session.scalars(select(Run.id).where(Run.status == "running", Run.lease_expires_at < now))
@@ -119,11 +120,13 @@ def reap_expired(*, session: Session, now: datetime | None = None) -> list[int]:
 
 
 def discard_snapshot(session: Session, run_ids: list[int]) -> None:
-    """Delete the assignments of runs that never became current."""
+    """Delete the results of runs that never became current. A run's result is only written in
+    its swap, so a run that failed or was reaped has none; this is a safeguard (e.g. for a
+    result left by a version of Segmint that wrote it earlier)."""
     current = select(SegmentType.current_run_id).where(SegmentType.current_run_id.is_not(None))
     session.execute(
-        delete(Assignment)
-        .where(Assignment.run_id.in_(run_ids), Assignment.run_id.not_in(current))
+        delete(RunResult)
+        .where(RunResult.run_id.in_(run_ids), RunResult.run_id.not_in(current))
         .execution_options(synchronize_session=False)
     )
 

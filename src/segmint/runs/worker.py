@@ -30,14 +30,7 @@ from segmint.metadata.base import utcnow
 from segmint.metadata.database import Database
 from segmint.runs.compute import compute
 from segmint.runs.models import Run
-from segmint.runs.persist import (
-    PreviousSegments,
-    changed_segments,
-    pause_point,
-    prune_snapshots,
-    swap,
-    write_snapshot,
-)
+from segmint.runs.persist import pause_point, prepare, prune_snapshots, result_table, swap
 from segmint.runs.service import discard_snapshot, lease_deadline, reap_expired
 from segmint.segments.models import Segment, SegmentType
 
@@ -178,31 +171,21 @@ class Worker:
                 as_of=as_of,
                 manual=manual,
             )
-            total = max(int(computed.summary.get("customers", 0)), 1)
             state.update(stage="writing", progress=0.5)
             self._progress(run_id, "writing", 0.5)
-
-            def on_rows(written: int) -> None:
-                state["progress"] = 0.5 + 0.4 * written / total
-                if state["lost"]:
-                    raise RunFailed("the run's lease was lost while writing")
-
-            # The current result, to compare the new one with, is read while the new one is
-            # written (a reader of its own; SQLite's writer leaves the second core idle).
-            current = segment_type.current_run_id
-            previous = PreviousSegments(self.db, current) if current is not None else None
-            try:
-                write_snapshot(
-                    self.db, con, computed, run_id=run_id, worker_id=self.worker_id, on_rows=on_rows
-                )
-                changes = previous and changed_segments(con, computed, previous)
-            finally:
-                if previous is not None:
-                    previous.table()  # never leave the reader running
+            table = result_table(con, computed)
+        # Encoded and compared with the current result (read once per process) outside any
+        # transaction: the swap only stores two blobs.
+        prepared = prepare(
+            self.db, table, type_id=segment_type.id, current_run=segment_type.current_run_id
+        )
+        if state["lost"]:
+            raise RunFailed("the run's lease was lost while its result was prepared")
+        pause_point("writing")
         state.update(stage="swapping", progress=0.95)
         self._progress(run_id, "swapping", 0.95)
         pause_point("before_swap")
-        swap(self.db, computed, run_id=run_id, worker_id=self.worker_id, changes=changes)
+        swap(self.db, computed, run_id=run_id, worker_id=self.worker_id, prepared=prepared)
         try:
             prune_snapshots(self.db, type_id=segment_type.id, keep=self.runs_kept)
         except Exception:  # housekeeping; the next run prunes again

@@ -536,15 +536,13 @@ def delete_type(*, session: Session, actor: Actor, type_id: int) -> None:
     actor.require_manager("deleting a segment type")
     segment_type = _lock(session, actor, type_id)
     overrides = session.scalar(select(func.count()).where(ManualOverride.type_id == type_id))
-    from segmint.assignments.models import Assignment, SegmentHistory
-    from segmint.runs.models import Run  # runs depend on segments, not the other way round
+    from segmint.assignments.models import RunChanges, RunResult, SegmentHistory
 
-    run_ids = list(session.scalars(select(Run.id).where(Run.type_id == type_id)))
-    if run_ids:
-        session.execute(Assignment.__table__.delete().where(Assignment.run_id.in_(run_ids)))
-    # No foreign key cascades to the history (it has none, for the runs' speed): it goes here,
-    # in the same transaction, with the type's lock held, so no run or override adds to it.
-    session.execute(SegmentHistory.__table__.delete().where(SegmentHistory.type_id == type_id))
+    # No foreign key cascades to the runs' results and changes or to the history (they have
+    # none, for the runs' speed): they go here, in the same transaction, with the type's lock
+    # held, so no run or override adds to them.
+    for table in (RunResult.__table__, RunChanges.__table__, SegmentHistory.__table__):
+        session.execute(table.delete().where(table.c.type_id == type_id))
     session.delete(segment_type)
     record(
         session=session,
