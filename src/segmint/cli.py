@@ -13,6 +13,7 @@ from segmint.imports.cli import import_command
 from segmint.metadata.cli import db_app
 from segmint.runs.cli import run_command, worker_command
 from segmint.segments.cli import types_app
+from segmint.sharing.cli import connections_app
 from segmint.web.cli import demo_command, serve_command
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.command("clear-manual")(clear_manual_command)
 app.command("export")(export_command)
 app.command("worker")(worker_command)
 app.add_typer(users_app)
+app.add_typer(connections_app)
 app.add_typer(db_app)
 
 

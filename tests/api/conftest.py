@@ -1,9 +1,13 @@
-"""Two organizations behind one live app, on SQLite and on PostgreSQL.
+"""Three organizations behind one live app, on SQLite and on PostgreSQL.
 
-ACME has 60 customers (C00..C59; reps R1 and R2 alternate; two territories, two branches), sales
-in 2025, a Pareto and an RFM type that have run, a manual override, a webhook endpoint, and users
-of every role, each with an API token. BETA has two customers and its own admin. Reps of ACME see
-only their own customers and may override them.
+ACME has 60 customers (C00..C59; reps R1 and R2 alternate; two territories, two branches; VAT
+numbers BE0400000000..BE0400000059, already normalized), sales in 2025, a Pareto and an RFM type
+that have run, a manual override, a webhook endpoint, and users of every role, each with an API
+token. BETA has two customers and its own admin; its K1 has C01's VAT number, but BETA is
+connected to nobody. GAMMA (a wholesaler) is connected to ACME (ACME invited, GAMMA accepted)
+and has four customers, three of them with ACME's VAT numbers (G1 = C01, G2 = C02, G3 = C03);
+ACME shares no segment type yet (:func:`share_with_gamma` makes one). Reps of ACME see only their
+own customers and may override them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from segmint.runs.background import make_worker
 from segmint.runs.service import start_run
 from segmint.segments import service as segments
 from segmint.settings import Settings
+from segmint.sharing import service as sharing
 from segmint.store import SalesStore
 from segmint.web.app import create_app
 
@@ -40,7 +45,8 @@ def seed_sales(store: SalesStore) -> None:
             INSERT INTO customers (org, customer_id, name, vat_number, vat_key, branch,
                                    territory, sales_rep)
             SELECT 'acme', printf('C%02d', i), 'Customer ' || i, 'BE0' || (400000000 + i),
-                   NULL, 'B' || (i % 2 + 1), CASE WHEN i < 30 THEN 'North' ELSE 'South' END,
+                   'BE0' || (400000000 + i), 'B' || (i % 2 + 1),
+                   CASE WHEN i < 30 THEN 'North' ELSE 'South' END,
                    'R' || (i % 2 + 1)
             FROM range(60) t(i)
             """
@@ -61,8 +67,18 @@ def seed_sales(store: SalesStore) -> None:
         )
         con.execute(
             """
-            INSERT INTO customers (org, customer_id, name, sales_rep)
-            VALUES ('beta', 'K1', 'Kappa', 'RB'), ('beta', 'K2', 'Kilo', 'RB')
+            INSERT INTO customers (org, customer_id, name, vat_number, vat_key, sales_rep)
+            VALUES ('beta', 'K1', 'Kappa', 'BE0400000001', 'BE0400000001', 'RB'),
+                   ('beta', 'K2', 'Kilo', NULL, NULL, 'RB')
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO customers (org, customer_id, name, vat_number, vat_key, sales_rep)
+            VALUES ('gamma', 'G1', 'Gamma One', 'be 0400.000.001', 'BE0400000001', 'RG'),
+                   ('gamma', 'G2', 'Gamma Two', 'BE0400000002', 'BE0400000002', 'RG'),
+                   ('gamma', 'G3', 'Gamma Three', 'BE0400000003', 'BE0400000003', 'RG'),
+                   ('gamma', 'G4', 'Gamma Four', NULL, NULL, 'RG')
             """
         )
         con.execute(
@@ -120,9 +136,11 @@ def build_world(settings: Settings) -> Iterator[World]:
             "acme_rep2": ("acme", "rep", "R2"),
             "beta_admin": ("beta", "admin", None),
             "beta_manager": ("beta", "manager", None),
+            "gamma_admin": ("gamma", "admin", None),
+            "gamma_rep": ("gamma", "rep", "RG"),
         }
         with db.session() as session:
-            for slug in ("acme", "beta"):
+            for slug in ("acme", "beta", "gamma"):
                 org = accounts.ensure_organization(session=session, slug=slug)
                 if slug == "acme":
                     org.reps_see_own_customers_only = True
@@ -181,6 +199,13 @@ def build_world(settings: Settings) -> Iterator[World]:
             from segmint.runs.notifications import list_notifications
 
             world.ids["notification"] = list_notifications(session=session, actor=manager)[0].id
+            invited = sharing.invite(
+                session=session, actor=world.actors["acme_admin"], slug="gamma"
+            )
+            sharing.accept(
+                session=session, actor=world.actors["gamma_admin"], connection_id=invited.id
+            )
+            world.ids["connection"] = invited.id
         world.ids["user"] = world.users["acme_rep2"]
         yield world
 
@@ -201,3 +226,24 @@ def sqlite_world(tmp_path: Path) -> Iterator[World]:
     """The world on SQLite only, for tests of the HTTP layer itself."""
     settings = Settings(data_dir=tmp_path / "data", worker_in_process=False, _env_file=None)
     yield from build_world(settings)
+
+
+def share_with_gamma(world: World) -> int:
+    """ACME's VAT-based, shared ABC type "ACME Partners", run, with C02's VAT number moved to A
+    by hand (reason "partner secret"); its id. GAMMA sees it on G1..G3."""
+    response = world.post(
+        "acme_manager",
+        "/api/v1/segment-types",
+        json={"name": "ACME Partners", "method": "pareto", "identity": "vat", "shared": True},
+    )
+    assert response.status_code == 201, response.text
+    type_id = response.json()["id"]
+    world.run("acme_manager", type_id)
+    response = world.post(
+        "acme_manager",
+        f"/api/v1/segment-types/{type_id}/overrides",
+        json={"customer_key": "BE0400000002", "segment": "A", "reason": "partner secret"},
+    )
+    assert response.status_code == 200, response.text
+    world.ids["shared_type"] = type_id
+    return type_id

@@ -4,6 +4,7 @@ and keeps the audit log append-only."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from segmint.metadata.models import Base
 from segmint.runs.models import Run
 from tests.runs.support import BASE_LINES, make_org
 
-HEAD = "0003"
+HEAD = "0005"
 
 
 def table_names(db: Database) -> set[str]:
@@ -96,7 +97,8 @@ def test_upgrading_again_changes_nothing_and_keeps_the_data(
             "segment_types",
             "segments",
             "runs",
-            "assignments",
+            "run_results",
+            "run_changes",
             "manual_overrides",
             "segment_history",
             "audit_log",
@@ -173,3 +175,142 @@ def test_downgrade_to_base_and_upgrade_again(metadata_db: Database) -> None:
         record(session=session, actor=actor, action="test.write", entity="test")
     with pytest.raises(DBAPIError, match="append-only"), metadata_db.session() as session:
         session.execute(text("DELETE FROM audit_log"))
+
+
+def test_upgrading_from_0003_moves_snapshots_and_run_history_into_blobs(
+    metadata_url: str, tmp_path: Path
+) -> None:
+    """Migration 0004: each kept snapshot (``assignments`` rows) becomes its run's result, the
+    history rows runs wrote become their run's changes, in the same place of the timeline; the
+    rows people wrote stay."""
+    from datetime import UTC, datetime
+
+    from segmint.assignments import service as assignments
+    from segmint.assignments.models import ManualOverride, SegmentHistory
+    from segmint.assignments.results import clear_cache
+    from segmint.insights.migration import migration_matrix
+    from segmint.segments.models import SegmentType
+
+    db = Database(metadata_url)
+    try:
+        assert upgrade(db, "0003") == (None, "0003")
+        org = make_org(db, tmp_path)
+        type_id = org.create_type("Sales Performance", "pareto")
+        ids = org.segment_ids(type_id)
+        a, b, c = ids["A"], ids["B"], ids["C"]
+        organization_id = org.actor.organization_id
+        at = [datetime(2026, 1, day, 6, 0, tzinfo=UTC) for day in (1, 2, 3)]
+        with db.session() as session:
+            runs = [
+                Run(
+                    organization_id=organization_id,
+                    type_id=type_id,
+                    status="succeeded",
+                    finished_at=when,
+                    summary={"customers": 3},
+                )
+                for when in (at[0], at[2])
+            ]
+            session.add_all(runs)
+            session.flush()
+            first, second = (r.id for r in runs)
+            session.get(SegmentType, type_id).current_run_id = second
+        # The old schema's rows, as the old code wrote them (amounts in 1/10000 units).
+        snapshot = [
+            (first, "C00", a, 80_000_000, 1, 0),
+            (first, "C01", b, 15_000_000, 2, 8_000),
+            (first, "ünï", None, None, None, None),
+            (second, "C00", a, 80_000_000, 1, 0),
+            (second, "C01", c, 5_000_000, 3, 9_500),
+            (second, "C02", b, 15_000_000, 2, 8_000),
+        ]
+        history = [  # (source, run, key, at, auto_from, auto_to, effective_from, effective_to)
+            ("run", first, "C00", at[0], None, "A", None, "A"),
+            ("run", first, "C01", at[0], None, "B", None, "B"),
+            ("manual", None, "C01", at[1], "B", "B", "B", "A"),
+            ("run", second, "C01", at[2], "B", "C", "A", "A"),
+            ("run", second, "C02", at[2], None, "B", None, "B"),
+        ]
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO assignments (run_id, customer_key, segment_id, eligible_sales, "
+                    "rank, share_before) VALUES (:r, :k, :s, :e, :n, :b)"
+                ),
+                [dict(zip("rksenb", row, strict=True)) for row in snapshot],
+            )
+        with db.session() as session:
+            session.add_all(
+                SegmentHistory(
+                    organization_id=organization_id,
+                    type_id=type_id,
+                    customer_key=key,
+                    at=when,
+                    source=source,
+                    run_id=run_id,
+                    user_id=None,
+                    auto_from=auto_from,
+                    auto_to=auto_to,
+                    effective_from=effective_from,
+                    effective_to=effective_to,
+                    reason="key account" if source == "manual" else None,
+                )
+                for source, run_id, key, when, auto_from, auto_to, effective_from, effective_to in (
+                    history
+                )
+            )
+            session.add(
+                ManualOverride(
+                    organization_id=organization_id,
+                    type_id=type_id,
+                    customer_key="C01",
+                    segment_id=a,
+                    reason="key account",
+                    set_at=at[1],
+                )
+            )
+
+        clear_cache()
+        assert upgrade(db) == ("0003", HEAD)
+        assert "assignments" not in table_names(db)
+        assert org.assignments(first) == {"C00": a, "C01": b, "ünï": None}
+        assert org.assignments(second) == {"C00": a, "C01": c, "C02": b}
+        with db.read_session() as session:
+            assert list(session.scalars(select(SegmentHistory.source))) == ["manual"]
+            rows = assignments.effective_segments(session=session, actor=org.actor, type_id=type_id)
+            assert [
+                (r.customer_key, r.automatic, r.manual, r.effective, r.eligible_sales, r.rank)
+                for r in rows
+            ] == [
+                ("C00", "A", None, "A", Decimal("8000.0000"), 1),
+                ("C01", "C", "A", "A", Decimal("500.0000"), 3),
+                ("C02", "B", None, "B", Decimal("1500.0000"), 2),
+            ]
+            assert rows[1].share_before == Decimal("0.9500")
+            timeline = assignments.timeline(
+                session=session, actor=org.actor, type_id=type_id, customer_key="C01"
+            )
+            assert [
+                (
+                    h.source,
+                    h.run_id,
+                    h.at,
+                    h.auto_from,
+                    h.auto_to,
+                    h.effective_from,
+                    h.effective_to,
+                    h.reason,
+                )
+                for h in timeline
+            ] == [
+                (source, run_id, when, *names, "key account" if source == "manual" else None)
+                for source, run_id, key, when, *names in history
+                if key == "C01"
+            ]
+            assert [h.id < 0 for h in timeline] == [True, False, True]
+            matrix = migration_matrix(
+                session=session, actor=org.actor, type_id=type_id, from_run=first, to_run=second
+            )
+            assert (matrix.total, matrix.moved) == (4, 2)  # C01 B -> C, C02 (none) -> B
+    finally:
+        db.dispose()

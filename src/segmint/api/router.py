@@ -7,7 +7,14 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from segmint.api.problems import error_responses
-from segmint.api.routes import accounts, customers, insights, notifications, segment_types
+from segmint.api.routes import (
+    accounts,
+    customers,
+    insights,
+    notifications,
+    segment_types,
+    sharing,
+)
 
 
 def refuse_nul(request: Request) -> None:
@@ -26,6 +33,6 @@ def api_router() -> APIRouter:
         # operationId = the route function's name: short, stable, and what links refer to.
         generate_unique_id_function=lambda route: route.name,
     )
-    for module in (accounts, customers, segment_types, insights, notifications):
+    for module in (accounts, customers, segment_types, insights, notifications, sharing):
         router.include_router(module.router)
     return router

@@ -285,6 +285,19 @@ class SegmentValue(BaseModel):
     m_score: int | None = None
 
 
+class SharedSegmentOut(BaseModel):
+    """A connected organization's segment of this customer in a type it shares (matched by VAT
+    number): the segment's name and what it means, never the owner's figures."""
+
+    type_id: int = Field(description="The owner's segment type (see GET /shared-types).")
+    type_name: str
+    owner_slug: str
+    owner_name: str
+    segment: str
+    description: str
+    recommended_action: str
+
+
 class CustomerOut(BaseModel):
     customer_id: str
     name: str | None
@@ -298,6 +311,11 @@ class CustomerOut(BaseModel):
         description="The default segment type's segments (None without a default type)."
     )
     segments: list[SegmentValue]
+    shared_segments: list[SharedSegmentOut] = Field(
+        default_factory=list,
+        description="Segments that connected organizations share with yours, on this customer "
+        "(by VAT number; read-only).",
+    )
 
 
 class HistoryOut(Orm):
@@ -380,3 +398,48 @@ class DeliveryOut(Orm):
     last_status_code: int | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+# --- connections and shared segment types --------------------------------------------------
+
+
+class ConnectionIn(In):
+    slug: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="The slug of the organization to invite."
+    )
+
+
+class ConnectionOut(BaseModel):
+    """A connection as your organization sees it; user ids are your own users' only."""
+
+    id: int
+    status: Literal["pending", "active", "declined", "ended"]
+    direction: Literal["outgoing", "incoming"] = Field(
+        description="outgoing: your organization invited; incoming: it was invited."
+    )
+    partner_slug: str
+    partner_name: str
+    invited_at: datetime
+    invited_by: int | None
+    responded_at: datetime | None
+    responded_by: int | None
+    ended_at: datetime | None
+    ended_by: int | None
+    ended_by_side: Literal["us", "partner"] | None
+
+
+class SharedSegmentInfoOut(BaseModel):
+    name: str
+    description: str
+    recommended_action: str
+
+
+class SharedTypeOut(BaseModel):
+    """A segment type a connected organization shares with yours."""
+
+    id: int
+    name: str
+    method: Literal["pareto", "rfm"]
+    owner_slug: str
+    owner_name: str
+    segments: list[SharedSegmentInfoOut]

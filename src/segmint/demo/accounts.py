@@ -2,8 +2,15 @@
 of each role, an ABC and an RFM segment type, two runs of each (three months apart, so the
 timeline and the migration between runs have something to show) and a few manual overrides.
 
-Idempotent: an organization that already has segment types is left as it is, and existing users
-keep their passwords.
+Sharing: the manufacturer also gets a VAT-based ABC type, "Key accounts", shared with the
+organizations it is connected to; it is connected to ``alpha-wholesale`` (invited and accepted)
+and has invited ``beta-distribution`` (pending, for its admin to answer). The manufacturer's big
+accounts buy from the wholesalers under the same VAT numbers, so alpha's customer list shows the
+manufacturer's segment on them.
+
+Idempotent: an organization that already has segment types is left as it is, existing users
+keep their passwords, and a pair of organizations that was ever connected (or invited) is left
+as it is, even when the connection was ended since.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from sqlalchemy import select
 from segmint.accounts import service as accounts
 from segmint.accounts.models import User
 from segmint.assignments import service as assignments
+from segmint.demo.generator import MANUFACTURER
 from segmint.metadata.database import Database
 from segmint.runs.background import make_worker
 from segmint.runs.service import start_run
 from segmint.segments import service as segments
 from segmint.settings import Settings
+from segmint.sharing import service as sharing
+from segmint.sharing.models import Connection, pair_key
 from segmint.store import SalesStore
 
 DEMO_PASSWORD = "segmint-demo"
@@ -94,7 +104,44 @@ def _ensure_types(db: Database, org: str) -> list[int]:
         rfm = segments.create_type(
             session=session, actor=system, name="Buying behaviour", method="rfm"
         )
-        return [abc.id, rfm.id]
+        made = [abc.id, rfm.id]
+        if org == MANUFACTURER:
+            shared = segments.create_type(
+                session=session,
+                actor=system,
+                name=SHARED_TYPE,
+                method="pareto",
+                identity="vat",
+                shared=True,
+            )
+            made.append(shared.id)
+        return made
+
+
+#: The manufacturer's VAT-based type its connected wholesalers see.
+SHARED_TYPE = "Key accounts"
+#: (inviter, invitee, accepted): the demo's connections.
+CONNECTIONS = (
+    (MANUFACTURER, "alpha-wholesale", True),
+    (MANUFACTURER, "beta-distribution", False),
+)
+
+
+def _ensure_connections(db: Database, orgs: set[str]) -> None:
+    """The demo's connections between the organizations in the store, unless the pair was ever
+    connected or invited (whatever became of it: an ended demo connection stays ended)."""
+    with db.session() as session:
+        for inviter, invitee, accepted in CONNECTIONS:
+            if not {inviter, invitee} <= orgs:
+                continue
+            one = accounts.system_actor(session=session, org=inviter)
+            other = accounts.system_actor(session=session, org=invitee)
+            key = pair_key(one.organization_id, other.organization_id)
+            if session.scalars(select(Connection.id).where(Connection.pair_key == key)).first():
+                continue
+            invited = sharing.invite(session=session, actor=one, slug=invitee)
+            if accepted:
+                sharing.accept(session=session, actor=other, connection_id=invited.id)
 
 
 def _run(
@@ -144,10 +191,14 @@ def prepare_demo(
         type_ids = _ensure_types(db, summary.org)
         last = summary.last_invoice or date.today()
         for n, type_id in enumerate(type_ids):
-            report(f"running the segment types of {summary.org}", base + step * (n + 0.5) / 3)
+            report(
+                f"running the segment types of {summary.org}",
+                base + step * (n + 0.5) / (len(type_ids) + 1),
+            )
             _run(db, settings, store, summary.org, type_id, last - timedelta(days=91))
             _run(db, settings, store, summary.org, type_id, last)
         if type_ids:
             _overrides(db, summary.org, type_ids[0])
+    _ensure_connections(db, {summary.org for summary in orgs})
     report("demo ready", 1.0)
     return logins

@@ -4,7 +4,7 @@ Pages use the same session cookie as the REST API (:mod:`segmint.api.security`):
 logged-in user and sends anyone else to ``/login?next=<the page>``. :func:`render` gives every
 template the user, the organization, the CSRF token (for the page's scripts, which call the API
 with it in ``X-CSRF-Token``), the unread notification count for the bell and the menu the role
-may see.
+may see (and, on the Settings pages, the Settings tabs).
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def navigation(identity: Identity) -> list[NavItem]:
     return items
 
 
+def settings_navigation(identity: Identity) -> list[NavItem]:
+    """The tabs of the Settings pages (managers and admins reach Settings)."""
+    return [
+        NavItem("Customer segments", "/settings/segments", "segments"),
+        NavItem("Connections", "/settings/connections", "connections"),
+    ]
+
+
 def render(
     request: Request,
     template: str,
@@ -101,6 +109,7 @@ def render(
             "csrf_token": identity.csrf_token or "",
             "unread": unread,
             "nav": navigation(identity),
+            "settings_nav": settings_navigation(identity),
         }
     return templates.TemplateResponse(
         request, template, {**layout, **context}, status_code=status_code

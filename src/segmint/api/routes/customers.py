@@ -19,6 +19,7 @@ from segmint.customers import service as customers
 from segmint.customers.service import MAX_PAGE, SORTS, Customer, CustomerQuery
 from segmint.segments.models import SegmentType
 from segmint.segments.service import get_type
+from segmint.sharing.service import SharedSegment, shared_segments
 
 router = APIRouter(tags=["customers"])
 
@@ -26,11 +27,17 @@ Values = Annotated[list[Annotated[str, Query(max_length=200)]], Query(max_length
 Search = Annotated[str | None, Query(max_length=200)]
 
 
-def _customer_out(customer: Customer, types: list[SegmentType]) -> CustomerOut:
-    return CustomerOut.model_validate(_customers_out([customer], types)[0])
+def _customer_out(
+    customer: Customer, types: list[SegmentType], shared: dict[str, list[SharedSegment]]
+) -> CustomerOut:
+    return CustomerOut.model_validate(_customers_out([customer], types, shared)[0])
 
 
-def _customers_out(customers: list[Customer], types: list[SegmentType]) -> list[dict[str, Any]]:
+def _customers_out(
+    customers: list[Customer],
+    types: list[SegmentType],
+    shared: dict[str, list[SharedSegment]] | None = None,
+) -> list[dict[str, Any]]:
     """The customers as :class:`CustomerOut` data, for one validation of the whole page (a
     model built per customer and per segment cost more than the rest of the request)."""
     named = [(t.id, t.name) for t in types]  # ORM attributes read once for the page
@@ -54,6 +61,10 @@ def _customers_out(customers: list[Customer], types: list[SegmentType]) -> list[
                 "first_seen": customer.first_seen,
                 "segment": values.get(default) if default is not None else None,
                 "segments": list(values.values()),
+                # connected organizations' segments by VAT number (segmint.sharing)
+                "shared_segments": [
+                    s.__dict__ for s in (shared or {}).get(customer.vat_key or "", ())
+                ],
             }
         )
     return result
@@ -124,9 +135,12 @@ def list_customers(
         page = customers.list_customers(
             session=session, store=request.app.state.store, actor=actor, query=query
         )
+        shared = shared_segments(
+            session=session, actor=actor, vat_keys=[c.vat_key for c in page.items]
+        )
     return Page[CustomerOut].model_validate(
         {
-            "items": _customers_out(page.items, page.types),
+            "items": _customers_out(page.items, page.types, shared),
             "total": page.total,
             "limit": page.limit,
             "offset": page.offset,
@@ -245,7 +259,8 @@ def get_customer(customer_id: str, request: Request, actor: ActorDep, db: DbDep)
             session=session, store=request.app.state.store, actor=actor, customer_id=customer_id
         )
         types = customers.list_types(session=session, actor=actor)
-    return _customer_out(found, types)
+        shared = shared_segments(session=session, actor=actor, vat_keys=[found.vat_key])
+    return _customer_out(found, types, shared)
 
 
 @router.get(

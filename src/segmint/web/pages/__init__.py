@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from segmint.web.pages import auth, customers, home, insights, notifications, segment_settings
+from segmint.web.pages import (
+    auth,
+    connections,
+    customers,
+    home,
+    insights,
+    notifications,
+    segment_settings,
+)
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -15,3 +23,4 @@ router.include_router(insights.router)
 router.include_router(notifications.router)
 router.include_router(customers.router)
 router.include_router(segment_settings.router)
+router.include_router(connections.router)

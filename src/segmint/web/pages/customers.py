@@ -42,6 +42,7 @@ from segmint.errors import NotFound, ValidationError
 from segmint.runs.models import Run
 from segmint.segments.models import SegmentType
 from segmint.segments.service import get_type, list_types
+from segmint.sharing import service as sharing
 from segmint.web.deps import StoreDep
 from segmint.web.session import PageIdentity, render
 
@@ -277,6 +278,20 @@ def user_names(session: Session, identity: Any, ids: set[int]) -> dict[int, str]
         )
     )
     return {row.id: row.name or row.email for row in rows}
+
+
+def shared_for(
+    session: Session, identity: Any, items: list[Customer]
+) -> tuple[list[sharing.SharedType], dict[str, list[sharing.SharedSegment]]]:
+    """The segment types connected organizations share with the user's, and their segments
+    of these customers by VAT key (read-only; see :mod:`segmint.sharing`)."""
+    types = sharing.shared_types(session=session, actor=identity.actor)
+    if not types:
+        return [], {}
+    found = sharing.shared_segments(
+        session=session, actor=identity.actor, vat_keys=[c.vat_key for c in items]
+    )
+    return types, found
 
 
 # --- what the templates show ------------------------------------------------------------------
@@ -553,12 +568,14 @@ def customer_list(request: Request, identity: PageIdentity, store: StoreDep) -> 
             raise NotFound(f"page {params.page} does not exist: the list has {pages} page(s)")
         ids = {s.set_by for c in items for s in c.segments.values() if s and s.set_by is not None}
         names = user_names(session, identity, ids)
+        shared_types, shared = shared_for(session, identity, items)
         rows = [
             {
                 "customer": c,
                 "href": "/customers/" + quote(c.customer_id, safe=""),
                 "shown": cell(shown, c, names) if shown else None,
                 "cells": [cell(t, c, names) for t in all_types],
+                "shared": shared.get(c.vat_key or "", []),
             }
             for c in items
         ]
@@ -577,6 +594,7 @@ def customer_list(request: Request, identity: PageIdentity, store: StoreDep) -> 
         params=view,
         shown=shown,
         types=all_types,
+        shared_types=shared_types,
         rows=rows,
         total=total,
         page=params.page,
@@ -666,6 +684,7 @@ def customer_page(
             for t in types
         ]
         timeline = [timeline_entry(t, row, names) for t, row in history]
+        _, shared = shared_for(session, identity, [found])
         editable = can_override(session, identity)
         # The customer page reloads after a change: its timeline and explanation change too.
         type_data = {"types": types_json(types), "editable": editable, "reload": True}
@@ -677,6 +696,7 @@ def customer_page(
         active="customers",
         customer=found,
         sections=sections,
+        shared=shared.get(found.vat_key or "", []),
         timeline=timeline,
         editable=editable,
         type_data=type_data,
