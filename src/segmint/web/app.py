@@ -23,6 +23,7 @@ from segmint import __version__
 from segmint.api import problems
 from segmint.api.limits import BodyLimitMiddleware
 from segmint.api.router import api_router
+from segmint.insights.lines import LINE_INDEXES
 from segmint.settings import Settings
 from segmint.store import SalesStore, StoreBusy
 from segmint.web import pages
@@ -124,6 +125,26 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+def _organizations_with_rfm_types(db: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from segmint.accounts.models import Organization
+    from segmint.segments.models import SegmentType
+
+    if LINE_INDEXES.max_lines <= 0:
+        return []
+    with db.read_session() as session:
+        return list(
+            session.scalars(
+                select(Organization.slug)
+                .join(SegmentType, SegmentType.organization_id == Organization.id)
+                .where(SegmentType.method == "rfm")
+                .distinct()
+                .order_by(Organization.slug)
+            )
+        )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """At start: open the metadata database and migrate it, then start the worker thread when
@@ -137,6 +158,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = Database.from_settings(settings)
     upgrade(db)
     app.state.db = db
+    LINE_INDEXES.warm(app.state.store, _organizations_with_rfm_types(db))
     worker = None
     if settings.worker_in_process:
         worker = WorkerThread(make_worker(settings, db, store=app.state.store))
@@ -148,6 +170,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             worker.stop()
         db.dispose()
+
+
+def app_from_environment() -> FastAPI:
+    """The app for one of several server processes (``segmint serve --workers N``): uvicorn
+    imports this factory in each process; the settings come from the environment."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -164,6 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = SalesStore.from_settings(settings)
+    LINE_INDEXES.max_lines = settings.insights_index_max_lines
     app.state.templates = _templates()
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
