@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
@@ -125,6 +126,10 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+#: Requests handled at once by one server process (see :func:`lifespan`).
+REQUEST_THREADS = 12
+
+
 def _organizations_with_rfm_types(db: Any) -> list[str]:
     from sqlalchemy import select
 
@@ -155,7 +160,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from segmint.runs.background import WorkerThread, make_worker
 
     settings: Settings = app.state.settings
-    db = Database.from_settings(settings)
+    # Requests to the (synchronous) routes run in anyio's thread pool, 40 threads by default.
+    # Python runs one of them at a time anyway; forty runnable threads only take turns holding
+    # the GIL in 5 ms slices, so every request of a burst finishes late. A pool of REQUEST_THREADS
+    # keeps the others queued in the event loop instead, and the metadata database's pool
+    # holds that many connections (SQLite connections were opened and closed beyond its 5 + 10).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
+    db = Database.from_settings(settings, pool_size=REQUEST_THREADS)
     upgrade(db)
     app.state.db = db
     LINE_INDEXES.warm(app.state.store, _organizations_with_rfm_types(db))
