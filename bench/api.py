@@ -5,7 +5,9 @@
 Builds (once, under bench/data/) a sales store with --customers customers and --lines sales
 lines written straight into DuckDB (this measures the API, not the importer), a metadata
 database with an admin, a Pareto and an RFM type that have run; starts ``segmint serve`` on
-127.0.0.1 in its own process, then drives it with locust (headless) at each scenario's rate:
+127.0.0.1 with --workers processes (default 2, one per core), waits until it is idle (it builds
+the insights line index at start), then drives it with locust (headless) at each scenario's
+rate:
 
 * customers: ``GET /api/v1/customers?limit=50&offset=…&sort=name`` at 50 requests/s;
 * insights: ``GET /api/v1/segment-types/{rfm}/insights?territory=…&brand=…`` (two dimension
@@ -124,13 +126,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(folder: Path, port: int) -> subprocess.Popen:
+def serve(folder: Path, port: int, workers: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "SEGMINT_DATA_DIR": str(folder),
         "SEGMINT_PORT": str(port),
         "SEGMINT_WORKER_IN_PROCESS": "false",
+        "SEGMINT_WEB_WORKERS": str(workers),
     }
+    env.pop("SEGMINT_INSIGHTS_INDEX_MAX_LINES", None)  # the server's default, as deployed
     segmint = Path(sys.executable).with_name("segmint")
     server = subprocess.Popen(
         [str(segmint), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -144,6 +148,39 @@ def serve(folder: Path, port: int) -> subprocess.Popen:
             time.sleep(0.3)
     server.kill()
     raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (the server's worker processes), from /proc."""
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def settle(server: subprocess.Popen, limit: float = 180.0) -> float:
+    """Wait until the server is idle (less than 5 % of a core over a second): what it starts
+    in the background (the insights line index of every organization with an RFM type) is
+    done before anything is measured. Returns the seconds waited."""
+    started = time.monotonic()
+    last = _cpu_seconds(server.pid)
+    while time.monotonic() - started < limit:
+        time.sleep(1.0)
+        now = _cpu_seconds(server.pid)
+        if now - last < 0.05:
+            break
+        last = now
+    return time.monotonic() - started
 
 
 def warm_insights(port: int, token: str, rfm_id: int) -> None:
@@ -220,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--scenarios", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="server processes (SEGMINT_WEB_WORKERS; one per core of this 2-core machine)",
+    )
+    parser.add_argument(
         "--warm",
         action="store_true",
         help="before the insights scenario, request each of its filter combinations once "
@@ -229,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder, token, rfm_id = prepare(args.customers, args.lines)
     port = free_port()
-    server = serve(folder, port)
+    server = serve(folder, port, args.workers)
+    print(f"server up with {args.workers} worker(s); settled after {settle(server):.0f} s")
     results = {}
     try:
         for scenario in args.scenarios:
@@ -245,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(timeout=30)
     print(
         f"\nAPI load, {args.customers:,} customers, {args.lines:,} sales lines, "
-        f"{args.seconds} s each{', insights cache warmed' if args.warm else ''}"
+        f"{args.seconds} s each, {args.workers} server process(es)"
+        f"{', insights cache warmed' if args.warm else ''}"
     )
     print(
         f"{'scenario':<10} {'target':>14} {'achieved/s':>11} {'p50 ms':>8} {'p99 ms':>8} "

@@ -60,6 +60,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Threads DuckDB may use. Default: one per core.",
     )
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that serve the web app and the API (one per core for a busy "
+        "server). Each keeps its own caches and, with `worker_in_process`, its own run worker.",
+    )
+    insights_index_max_lines: int = Field(
+        default=20_000_000,
+        ge=0,
+        description="Organizations with at most this many sales lines get an in-memory line "
+        "index (about 45 bytes a line) that answers filtered RFM insights without scanning the "
+        "store; 0 turns it off.",
+    )
     worker_in_process: bool = Field(
         default=True,
         description="Whether the web app runs a worker thread that computes queued runs. Turn "

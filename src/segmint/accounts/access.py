@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from segmint.accounts.actor import Actor
@@ -84,11 +84,8 @@ class Identity:
         return self.last_used_at is None or utcnow() - self.last_used_at > TOUCH_EVERY
 
 
-def _identity(session: Session, user: User, **extra: object) -> Identity | None:
+def _identity(user: User, organization: Organization, **extra: object) -> Identity | None:
     if not user.active:
-        return None
-    organization = session.get(Organization, user.organization_id)
-    if organization is None:
         return None
     return Identity(
         user=user, organization=organization, actor=actor_for(user, organization), **extra
@@ -131,7 +128,8 @@ def login(
     user = session.scalars(select(User).where(func.lower(User.email) == email)).first()
     identity = None
     if user is not None and verify_password(user, password):
-        identity = _identity(session, user)
+        organization = session.get(Organization, user.organization_id)
+        identity = _identity(user, organization) if organization is not None else None
     if identity is None:
         raise LoginFailed("wrong e-mail address or password")
     session.execute(delete(LoginFailure).where(LoginFailure.email == email))
@@ -155,7 +153,10 @@ def login(
         entity_id=identity.user.id,
     )
     return _identity(
-        session, identity.user, session_id=web_session.id, csrf_token=web_session.csrf_token
+        identity.user,
+        identity.organization,
+        session_id=web_session.id,
+        csrf_token=web_session.csrf_token,
     ), secret  # type: ignore[return-value]
 
 
@@ -166,26 +167,41 @@ def record_failure(*, session: Session, email: str, address: str) -> None:
     )
 
 
+# Every request resolves its session or token: the statements are built once (building a
+# select costs about as much as running it on SQLite).
+_SESSION_IDENTITY = (
+    select(WebSession, User, Organization)
+    .join(User, User.id == WebSession.user_id)
+    .join(Organization, Organization.id == User.organization_id)
+    .where(WebSession.token_hash == bindparam("token_hash"))
+)
+_TOKEN_IDENTITY = (
+    select(ApiToken, User, Organization)
+    .join(User, User.id == ApiToken.user_id)
+    .join(Organization, Organization.id == User.organization_id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.organization_id == User.organization_id,
+    )
+)
+
+
 def resolve_session(*, session: Session, secret: str, policy: Policy) -> Identity | None:
     """The identity of a live browser session, else None (expired, idle, logged out). Reads
     only; :func:`touch` records the use when :attr:`Identity.touch_due`."""
     if len(secret) > 200:
         return None
-    web_session = session.scalars(
-        select(WebSession).where(WebSession.token_hash == digest(secret))
-    ).first()
-    if web_session is None:
+    found = session.execute(_SESSION_IDENTITY, {"token_hash": digest(secret)}).first()
+    if found is None:
         return None
+    web_session, user, organization = found
     now = utcnow()
     idle_limit = web_session.last_seen_at + timedelta(minutes=policy.session_idle_minutes)
     if web_session.expires_at <= now or idle_limit <= now:
         return None
-    user = session.get(User, web_session.user_id)
-    if user is None:
-        return None
     return _identity(
-        session,
         user,
+        organization,
         session_id=web_session.id,
         csrf_token=web_session.csrf_token,
         last_used_at=web_session.last_seen_at,
@@ -266,13 +282,14 @@ def revoke_token(*, session: Session, actor: Actor, token_id: int) -> ApiToken:
 
 
 def resolve_token(*, session: Session, secret: str) -> Identity | None:
-    """The identity an API token acts as, or None when it is unknown or revoked."""
+    """The identity an API token acts as, or None when it is unknown or revoked. One query
+    (token, user and organization joined): every API request resolves its token."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest(secret))).first()
-    if token is None or token.revoked_at is not None:
+    found = session.execute(_TOKEN_IDENTITY, {"token_hash": digest(secret)}).first()
+    if found is None:
         return None
-    user = session.get(User, token.user_id)
-    if user is None or user.organization_id != token.organization_id:
+    token, user, organization = found
+    if token.revoked_at is not None:
         return None
-    return _identity(session, user, token_id=token.id, last_used_at=token.last_used_at)
+    return _identity(user, organization, token_id=token.id, last_used_at=token.last_used_at)

@@ -30,6 +30,7 @@ from segmint.errors import ValidationError
 from segmint.insights.access import organization, rep_rule, typed
 from segmint.insights.cache import CACHE, overrides_digest, store_version, type_digest
 from segmint.insights.cuts import METRICS, metric_cuts, proposed_cuts
+from segmint.insights.lines import LINE_INDEXES, LineIndex
 from segmint.insights.schemas import (
     RfmCards,
     RfmCell,
@@ -104,13 +105,23 @@ def rfm_insights(
     # A repeated request is answered without opening the store: the store's version token is
     # read from its file. A miss opens the store and labels the answer with the version read
     # while the store is held open (nothing can write meanwhile).
-    found = CACHE.get((*key_start, store_version(store)))
+    version = store_version(store)
+    found = CACHE.get((*key_start, version))
     if found is not None:
         return found
+    # Filtered insights pick their lines from the in-memory line index of the store's
+    # version when it is ready (the first such request starts building it): then the store is
+    # not opened at all, and the answer is labelled with the index's version.
+    index = LINE_INDEXES.get(store, org.slug, version) if params.filters else None
+    if index is not None:
+        with index.connection() as con:
+            return CACHE.get_or_compute(
+                (*key_start, index.version),
+                lambda: _compute(con, session, org.slug, shape, params, what_if, index),
+            )
     with store.attached() as con:
-        key = (*key_start, store_version(store))
         return CACHE.get_or_compute(
-            key,
+            (*key_start, store_version(store)),
             lambda: _compute(con, session, org.slug, shape, params, what_if),
         )
 
@@ -200,12 +211,19 @@ def _manual(session: Session, type_id: int) -> dict[str, str]:
     return dict(rows)
 
 
-def _sales(con: Any, org: str, params: RfmParams, *, narrow: bool) -> Any:
+def _sales(
+    con: Any, org: str, params: RfmParams, *, narrow: bool, index: LineIndex | None = None
+) -> Any:
     """The organization's sales lines; ``narrow``: only the period's lines that pass the
     filters, copied into a temporary table, for a what-if that runs the engine twice over them
     (with filters that is a small table; without, copying most lines costs more than it saves,
-    and the engine reads the store twice instead). The engine applies period and filters
-    itself either way; narrowing only saves it the reading."""
+    and the engine reads the store twice instead). With the line ``index`` of the store's
+    version and filters: the period's lines that pass them, picked from the index (see
+    :mod:`segmint.insights.lines`). The engine applies period and filters itself either way;
+    narrowing only saves it the reading."""
+    if index is not None and params.filters:
+        picked = index.select(params.period.start, params.period.end, params.filters)
+        return con.from_arrow(picked)
     quoted = lit(org)
     if not narrow or not params.filters:
         return con.sql(f"SELECT * EXCLUDE (org) FROM store.sales_lines WHERE org = {quoted}")
@@ -223,9 +241,19 @@ def _sales(con: Any, org: str, params: RfmParams, *, narrow: bool) -> Any:
     return con.table("_insights_lines")
 
 
-def _segments(con: Any, sales: Any, org: str, params: RfmParams, manual: dict[str, str]) -> Any:
+def _segments(
+    con: Any,
+    sales: Any,
+    org: str,
+    params: RfmParams,
+    manual: dict[str, str],
+    index: LineIndex | None = None,
+) -> Any:
     """The engine's per-customer result (a DuckDB relation) for ``params``."""
-    customers = con.sql(f"SELECT * EXCLUDE (org) FROM store.customers WHERE org = {lit(org)}")
+    if index is not None:
+        customers = con.from_arrow(index.customers)
+    else:
+        customers = con.sql(f"SELECT * EXCLUDE (org) FROM store.customers WHERE org = {lit(org)}")
     manual_frame = None
     if manual:
         keys = sorted(manual)
@@ -285,12 +313,13 @@ def _compute(
     shape: _Shape,
     params: RfmParams,
     what_if: RfmParams | None,
+    index: LineIndex | None = None,
 ) -> RfmInsights:
     manual = _manual(session, shape.segment_type.id)
     shown = what_if or params
-    sales = _sales(con, org, shown, narrow=what_if is not None)
+    sales = _sales(con, org, shown, narrow=what_if is not None, index=index)
     given = all(getattr(shown, f"{m}_cuts") is not None for m in METRICS)
-    con.register("_insights_engine", _segments(con, sales, org, shown, manual))
+    con.register("_insights_engine", _segments(con, sales, org, shown, manual, index))
     con.execute(
         f"CREATE TEMP TABLE _insights AS SELECT {_RESULT_COLUMNS}, {_CUT_COLUMNS[given]} "
         "FROM _insights_engine"
@@ -300,7 +329,7 @@ def _compute(
     records = [dict(zip(names, row, strict=True)) for row in rows]
     moves = None
     if what_if is not None:
-        con.register("_insights_stored", _segments(con, sales, org, params, manual))
+        con.register("_insights_stored", _segments(con, sales, org, params, manual, index))
         moves = con.execute(_MOVES).fetchall()
     return _assemble(shape, shown, records, moves)
 

@@ -42,16 +42,21 @@ def _sqlite_setup(engine: Engine) -> None:
 class Database:
     """The metadata database of one deployment: an engine and its session factories."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
+        """``pool_size``: connections kept open (the server: one per request thread; default
+        SQLAlchemy's 5, plus up to 10 more opened and closed as needed)."""
         self.url = url
+        pool = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": pool_size}
         if url.startswith("sqlite"):
             path = url.split(":///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+            else:
+                pool = {}  # an in-memory database has a pool of its own kind
+            self.engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
             _sqlite_setup(self.engine)
         elif url.startswith("postgresql"):
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, **pool)
         else:
             raise ConfigError(
                 f"metadata_url {url!r}: Segmint supports sqlite:/// and postgresql+psycopg:// URLs"
@@ -62,8 +67,8 @@ class Database:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Database:
-        return cls(settings.metadata_database_url)
+    def from_settings(cls, settings: Any, *, pool_size: int | None = None) -> Database:
+        return cls(settings.metadata_database_url, pool_size=pool_size)
 
     @property
     def dialect(self) -> str:

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
@@ -23,6 +24,7 @@ from segmint import __version__
 from segmint.api import problems
 from segmint.api.limits import BodyLimitMiddleware
 from segmint.api.router import api_router
+from segmint.insights.lines import LINE_INDEXES
 from segmint.settings import Settings
 from segmint.store import SalesStore, StoreBusy
 from segmint.web import pages
@@ -124,6 +126,30 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+#: Requests handled at once by one server process (see :func:`lifespan`).
+REQUEST_THREADS = 12
+
+
+def _organizations_with_rfm_types(db: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from segmint.accounts.models import Organization
+    from segmint.segments.models import SegmentType
+
+    if LINE_INDEXES.max_lines <= 0:
+        return []
+    with db.read_session() as session:
+        return list(
+            session.scalars(
+                select(Organization.slug)
+                .join(SegmentType, SegmentType.organization_id == Organization.id)
+                .where(SegmentType.method == "rfm")
+                .distinct()
+                .order_by(Organization.slug)
+            )
+        )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """At start: open the metadata database and migrate it, then start the worker thread when
@@ -134,9 +160,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from segmint.runs.background import WorkerThread, make_worker
 
     settings: Settings = app.state.settings
-    db = Database.from_settings(settings)
+    # Requests to the (synchronous) routes run in anyio's thread pool, 40 threads by default.
+    # Python runs one of them at a time anyway; forty runnable threads only take turns holding
+    # the GIL in 5 ms slices, so every request of a burst finishes late. A pool of REQUEST_THREADS
+    # keeps the others queued in the event loop instead, and the metadata database's pool
+    # holds that many connections (SQLite connections were opened and closed beyond its 5 + 10).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
+    db = Database.from_settings(settings, pool_size=REQUEST_THREADS)
     upgrade(db)
     app.state.db = db
+    LINE_INDEXES.warm(app.state.store, _organizations_with_rfm_types(db))
     worker = None
     if settings.worker_in_process:
         worker = WorkerThread(make_worker(settings, db, store=app.state.store))
@@ -148,6 +181,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             worker.stop()
         db.dispose()
+
+
+def app_from_environment() -> FastAPI:
+    """The app for one of several server processes (``segmint serve --workers N``): uvicorn
+    imports this factory in each process; the settings come from the environment."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -164,6 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = SalesStore.from_settings(settings)
+    LINE_INDEXES.max_lines = settings.insights_index_max_lines
     app.state.templates = _templates()
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -19,11 +20,20 @@ HostOption = Annotated[
 PortOption = Annotated[
     int | None, typer.Option(help="Port to listen on. Default: SEGMINT_PORT or 8000.")
 ]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=64,
+        help="Processes serving requests (one per core for a busy server). "
+        "Default: SEGMINT_WEB_WORKERS or 1.",
+    ),
+]
 
 
-def _settings(host: str | None, port: int | None) -> Settings:
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    return Settings(**overrides)
+def _settings(host: str | None, port: int | None, workers: int | None = None) -> Settings:
+    given = {"host": host, "port": port, "web_workers": workers}
+    return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
 def _url(settings: Settings) -> str:
@@ -39,12 +49,39 @@ def _run(settings: Settings) -> None:
 
     from segmint.web.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    if settings.web_workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        return
+    # Several processes: uvicorn starts each one and it builds its app from the environment,
+    # so what the command line changed goes there first. The database is migrated once, here,
+    # before any of them starts.
+    from segmint.metadata.database import Database
+    from segmint.metadata.migrate import upgrade
+
+    db = Database.from_settings(settings)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
+    os.environ.update(
+        SEGMINT_HOST=settings.host,
+        SEGMINT_PORT=str(settings.port),
+        SEGMINT_WEB_WORKERS=str(settings.web_workers),
+    )
+    uvicorn.run(
+        "segmint.web.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.web_workers,
+    )
 
 
-def serve_command(host: HostOption = None, port: PortOption = None) -> None:
+def serve_command(
+    host: HostOption = None, port: PortOption = None, workers: WorkersOption = None
+) -> None:
     """Start the web app."""
-    settings = _settings(host, port)
+    settings = _settings(host, port, workers)
     Console().print(f"Segmint at [bold]{_url(settings)}[/bold]  (Ctrl-C to stop)")
     _run(settings)
 
