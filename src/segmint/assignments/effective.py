@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from segmint.assignments.models import ManualOverride
@@ -37,22 +37,34 @@ class Override:
     set_at: datetime | None
 
 
+# Built once (the customer list asks on every request; building a select costs about as much
+# as running it on SQLite).
+_OVERRIDES = select(
+    ManualOverride.type_id,
+    ManualOverride.customer_key,
+    ManualOverride.segment_id,
+    ManualOverride.reason,
+    ManualOverride.set_by,
+    ManualOverride.set_at,
+).where(ManualOverride.type_id.in_(bindparam("type_ids", expanding=True)))
+_OVERRIDES_OF_KEYS = _OVERRIDES.where(
+    ManualOverride.customer_key.in_(bindparam("keys", expanding=True))
+)
+
+
 def overrides_of(
     session: Session, type_ids: Sequence[int], keys: Iterable[str] | None = None
 ) -> dict[tuple[int, str], Override]:
     """``(type id, customer key) -> Override`` of the types, for ``keys`` only when given."""
-    m = ManualOverride
-    query = select(m.type_id, m.customer_key, m.segment_id, m.reason, m.set_by, m.set_at).where(
-        m.type_id.in_(list(type_ids))
-    )
+    types = {"type_ids": list(type_ids)}
     if keys is None:
-        rows = session.execute(query).all()
+        rows = session.execute(_OVERRIDES, types).all()
     else:
         wanted = sorted(set(keys))
         rows = []
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i : i + _IN_CHUNK]
-            rows += session.execute(query.where(m.customer_key.in_(chunk))).all()
+            rows += session.execute(_OVERRIDES_OF_KEYS, {**types, "keys": chunk}).all()
     return {(t, k): Override(k, s, r, b, a) for t, k, s, r, b, a in rows}
 
 
@@ -77,7 +89,7 @@ def page(
 
     A manual-only key ``m`` (the ``i``-th) sits at position ``insertion point of m + i``; the
     result rows before position ``p`` are ``p`` minus the manual-only keys before it."""
-    positions = [result.position(k) + i for i, k in enumerate(only_manual)]
+    positions = [p + i for i, p in enumerate(result.positions(only_manual))]
     total = result.rows + len(only_manual)
     end = total if limit is None else min(total, offset + max(limit, 0))
     if offset >= end:

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from segmint.assignments import effective as combine
 from segmint.assignments.service import EffectiveSegment, effective_from_parts
 from segmint.segments.models import Segment, SegmentType
+
+_NAMES = select(Segment.id, Segment.name).where(
+    Segment.type_id.in_(bindparam("type_ids", expanding=True))
+)
 
 
 def effective_segments_of(
@@ -33,11 +37,7 @@ def effective_segments_of(
     overrides = combine.overrides_of(
         session, list(wanted), {k for found in wanted.values() for k in found}
     )
-    names = dict(
-        session.execute(
-            select(Segment.id, Segment.name).where(Segment.type_id.in_(list(wanted)))
-        ).all()
-    )
+    names = dict(session.execute(_NAMES, {"type_ids": list(wanted)}).all())
     found: dict[tuple[int, str], EffectiveSegment] = {}
     for segment_type in types:
         type_keys = wanted.get(segment_type.id)
