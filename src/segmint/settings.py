@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         default=20_000_000,
         ge=0,
         description="Organizations with at most this many sales lines get an in-memory line "
-        "index (about 45 bytes a line) that answers filtered RFM insights without scanning the "
+        "index (about 34 bytes a line) that answers filtered RFM insights without scanning the "
         "store; 0 turns it off.",
     )
     worker_in_process: bool = Field(
