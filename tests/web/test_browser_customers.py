@@ -135,8 +135,9 @@ def test_change_clear_filter_and_export_in_a_browser(
             page.get_by_role("link", name="Export Excel").click()
         xlsx_path = tmp_path / "customers.xlsx"
         download.value.save_as(xlsx_path)
-        sheet = openpyxl.load_workbook(xlsx_path, read_only=True).active
-        header, *cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+        book = openpyxl.load_workbook(xlsx_path, read_only=True)
+        header, *cells = [list(r) for r in book.active.iter_rows(values_only=True)]
+        book.close()  # read-only workbooks keep the file open until closed
         at = header.index("ACME Sales: effective")
         assert [(r[0], r[at]) for r in cells] == shown
 
