@@ -12,6 +12,8 @@ own customers and may override them.
 
 from __future__ import annotations
 
+import copy
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,11 +30,18 @@ from segmint.metadata.database import Database
 from segmint.runs import webhooks
 from segmint.runs.background import make_worker
 from segmint.runs.service import start_run
+from segmint.runs.worker import wait_for_run
 from segmint.segments import service as segments
 from segmint.settings import Settings
 from segmint.sharing import service as sharing
 from segmint.store import SalesStore
 from segmint.web.app import create_app
+from tests.conftest import (
+    WorldTemplate,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_url,
+)
 
 AS_OF = date(2025, 12, 31)
 PASSWORD = "correct horse battery"
@@ -120,6 +129,9 @@ class World:
             run = start_run(session=session, actor=self.actors[who], type_id=type_id, as_of=AS_OF)
             run_id = run.id
         make_worker(self.settings, self.db, store=self.app.state.store).run_once()
+        # With the app's own worker running (``web_world``), that worker may have claimed the
+        # run first and be computing it still: the run is only done when it has finished.
+        wait_for_run(self.db, self.actors[who], run_id, poll_seconds=0.05, timeout=120)
         return run_id
 
 
@@ -210,22 +222,45 @@ def build_world(settings: Settings) -> Iterator[World]:
         yield world
 
 
-@pytest.fixture
-def world(metadata_url: str, tmp_path: Path) -> Iterator[World]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        metadata_url=metadata_url,
-        worker_in_process=False,
-        _env_file=None,
-    )
-    yield from build_world(settings)
+def world_from(
+    template: WorldTemplate, tmp_path: Path, *, metadata_url: str | None = None, **settings: object
+) -> Iterator[World]:
+    """A world of its own: a copy of the template's files, a new app on the copy."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(template.data_dir, data_dir)
+    config = Settings(data_dir=data_dir, metadata_url=metadata_url, _env_file=None, **settings)
+    app = create_app(config)
+    with TestClient(app) as client:
+        yield World(
+            app=app,
+            client=client,
+            db=app.state.db,
+            settings=config,
+            **copy.deepcopy(template.known),
+        )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request, tmp_path: Path) -> Iterator[World]:
+    """The world on SQLite and on PostgreSQL (a database of its own, dropped afterwards)."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_world_template")
+        yield from world_from(template, tmp_path, worker_in_process=False)
+        return
+    template = request.getfixturevalue("postgres_world_template")
+    name = create_postgres_database(template.postgres)
+    try:
+        yield from world_from(
+            template, tmp_path, metadata_url=postgres_url(name), worker_in_process=False
+        )
+    finally:
+        drop_postgres_database(name)
 
 
 @pytest.fixture
-def sqlite_world(tmp_path: Path) -> Iterator[World]:
+def sqlite_world(sqlite_world_template: WorldTemplate, tmp_path: Path) -> Iterator[World]:
     """The world on SQLite only, for tests of the HTTP layer itself."""
-    settings = Settings(data_dir=tmp_path / "data", worker_in_process=False, _env_file=None)
-    yield from build_world(settings)
+    yield from world_from(sqlite_world_template, tmp_path, worker_in_process=False)
 
 
 def share_with_gamma(world: World) -> int:

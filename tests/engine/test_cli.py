@@ -119,8 +119,21 @@ def test_unreadable_sources(sales_csv: Path, tmp_path: Path) -> None:
     assert unmapped.exit_code == 2 and "document_id" in unmapped.output
 
 
+@pytest.fixture
+def cli_spark_session(spark_session):
+    """The suite's Spark session, which the CLI's ``getOrCreate()`` picks up; its settings are
+    put back afterwards. (The CLI sets ``spark.sql.shuffle.partitions`` to 8 on the session it
+    gets; left so, every later Spark test of the session ran with 8 shuffle partitions instead
+    of the fixture's 2, roughly doubling their time on this 2-core machine.)"""
+    before = spark_session.conf.get("spark.sql.shuffle.partitions")
+    yield spark_session
+    spark_session.conf.set("spark.sql.shuffle.partitions", before)
+
+
 @pytest.mark.spark
-def test_abc_on_spark_reads_the_csv_itself(spark_session, sales_csv: Path, tmp_path: Path) -> None:
+def test_abc_on_spark_reads_the_csv_itself(
+    cli_spark_session, sales_csv: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "abc.parquet"
     result = invoke("abc", sales_csv, *MAP, *PERIOD, "--engine", "spark", "-o", out)
     assert result.exit_code == 0, result.output

@@ -9,6 +9,9 @@ to B by hand, with a reason SHOP must never see. OTHER is not connected to anyon
 
 from __future__ import annotations
 
+import copy
+import shutil
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,11 +25,19 @@ from segmint.accounts.actor import Actor
 from segmint.audit.models import AuditEntry
 from segmint.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from segmint.metadata.database import Database
+from segmint.metadata.migrate import head_revision, upgrade
 from segmint.runs.models import Notification
 from segmint.segments import service as segments
 from segmint.sharing import service as sharing
 from segmint.sharing.models import Connection, pair_key
 from segmint.store import SalesStore
+from tests.conftest import (
+    copy_sqlite,
+    create_postgres_database,
+    drop_postgres_database,
+    freeze_postgres_template,
+    postgres_url,
+)
 from tests.runs.support import Line, Org
 
 VAT1, VAT2, VAT3, VAT4 = "DE136695976", "DE812345673", "DE298765435", "DE311223342"
@@ -56,8 +67,9 @@ class People:
         return self.actors[who]
 
 
-@pytest.fixture
-def world(metadata_db: Database, tmp_path: Path):
+def build_world(metadata_db: Database, tmp_path: Path) -> dict:
+    """MAKER, SHOP and OTHER as the module docstring tells, in ``metadata_db`` and a store
+    under ``tmp_path``."""
     people = People(metadata_db)
     store = SalesStore(tmp_path / "store" / "sales.duckdb")
     maker = Org(metadata_db, store, tmp_path / "files", "maker")
@@ -100,6 +112,81 @@ def world(metadata_db: Database, tmp_path: Path):
         "maker": maker,
         "shop": shop,
     }
+
+
+# The world above takes 2-4 s to build (users, imports, three runs) and 28 tests use it. It is
+# built once per session for each database, by ``build_world``, and each test gets a copy of it:
+# the sales store copied, the metadata database copied (a file on SQLite, ``CREATE DATABASE …
+# TEMPLATE`` on PostgreSQL), and the same actors and ids bound to the copy.
+
+
+@dataclass(frozen=True)
+class Template:
+    store: Path  # the sales store, closed
+    sqlite: Path | None  # the metadata database on SQLite
+    postgres: str | None  # or its template database on PostgreSQL
+    actors: dict[str, Actor]
+    files: dict[str, int]  # how many import files each Org wrote (so new names do not clash)
+    ids: dict[str, int]
+
+
+def _template(db: Database, workdir: Path, **where: object) -> Template:
+    built = build_world(db, workdir)
+    db.dispose()
+    ids = {name: built[name] for name in ("type", "private", "back")}
+    files = {slug: built[slug].files for slug in ("maker", "shop")}
+    return Template(
+        workdir / "store", actors=dict(built["people"].actors), files=files, ids=ids, **where
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(_migrated_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Template:
+    workdir = tmp_path_factory.mktemp("sharing-sqlite")
+    path = workdir / "metadata.sqlite3"
+    copy_sqlite(_migrated_sqlite, path)
+    return _template(Database(f"sqlite:///{path}"), workdir, sqlite=path, postgres=None)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(_migrated_postgres: str, tmp_path_factory: pytest.TempPathFactory):
+    name = create_postgres_database(_migrated_postgres)
+    try:
+        workdir = tmp_path_factory.mktemp("sharing-postgres")
+        db = Database(postgres_url(name))
+        template = _template(db, workdir, sqlite=None, postgres=name)
+        freeze_postgres_template(name)
+        yield template
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request, tmp_path: Path):
+    """:func:`build_world` on SQLite and on PostgreSQL: a copy of its own for each test."""
+    template: Template = request.getfixturevalue(f"{request.param}_template")
+    shutil.copytree(template.store, tmp_path / "store")
+    if template.sqlite is not None:
+        copy_sqlite(template.sqlite, tmp_path / "metadata.sqlite3")
+        url, name = f"sqlite:///{tmp_path / 'metadata.sqlite3'}", None
+    else:
+        name = create_postgres_database(template.postgres)
+        url = postgres_url(name)
+    db = Database(url)
+    try:
+        assert upgrade(db)[1] == head_revision(db)
+        people = People.__new__(People)  # the users are in the copy already
+        people.db, people.actors = db, copy.deepcopy(template.actors)
+        store = SalesStore(tmp_path / "store" / "sales.duckdb")
+        orgs = {}
+        for slug in ("maker", "shop"):
+            orgs[slug] = Org(db, store, tmp_path / "files", slug)
+            orgs[slug].files = template.files[slug]
+        yield {"db": db, "people": people, **template.ids, **orgs}
+    finally:
+        db.dispose()
+        if name is not None:
+            drop_postgres_database(name)
 
 
 def _call(db: Database, function, **kwargs):

@@ -3,8 +3,6 @@ module, so these tests do not depend on the importer or the demo generator."""
 
 from __future__ import annotations
 
-import copy
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from segmint.accounts import service as accounts
 from segmint.settings import Settings
 from segmint.store import SalesStore
 from segmint.web.app import create_app
-from tests.api.conftest import PASSWORD, World, build_world
+from tests.api.conftest import PASSWORD, World, WorldTemplate, world_from
 from tests.conftest import chromium_path
 
 
@@ -68,33 +66,13 @@ def seeded_settings(settings: Settings) -> Settings:
 # -- a world with accounts, segment types and runs, for the pages and the browser ------------
 
 
-@pytest.fixture(scope="session")
-def web_world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """The world built once per test session: its data directory (sales store and SQLite
-    metadata, closed) and what the tests need to know about it (tokens, users, ids)."""
-    data_dir = tmp_path_factory.mktemp("web-world") / "data"
-    settings = Settings(data_dir=data_dir, worker_in_process=False, _env_file=None)
-    builder = build_world(settings)
-    world = next(builder)
-    known = {"tokens": world.tokens, "users": world.users, "actors": world.actors, "ids": world.ids}
-    builder.close()  # leaves the TestClient: the app shuts down and closes both databases
-    return data_dir, copy.deepcopy(known)
-
-
 @pytest.fixture
-def web_world(web_world_template: tuple[Path, dict], tmp_path: Path) -> Iterator[World]:
+def web_world(sqlite_world_template: WorldTemplate, tmp_path: Path) -> Iterator[World]:
     """The API tests' world (ACME with 60 customers, a Pareto and an RFM type that ran, an
     override; BETA) on SQLite, with the in-process worker running so runs started from a page
-    finish on their own. Each test gets its own copy of the files built once per session."""
-    template, known = web_world_template
-    data_dir = tmp_path / "data"
-    shutil.copytree(template, data_dir)
-    settings = Settings(data_dir=data_dir, worker_in_process=True, _env_file=None)
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield World(
-            app=app, client=client, db=app.state.db, settings=settings, **copy.deepcopy(known)
-        )
+    finish on their own. Each test gets its own copy of the files built once per session (the
+    same template as the API tests' ``sqlite_world``)."""
+    yield from world_from(sqlite_world_template, tmp_path, worker_in_process=True)
 
 
 @pytest.fixture
