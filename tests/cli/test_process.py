@@ -197,3 +197,28 @@ def test_serve_with_workers_on_a_taken_port_says_so(data_dir: Path) -> None:
     assert server.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err
     assert "Traceback" not in err
+
+
+def test_server_processes_stop_when_the_supervisor_is_killed(data_dir: Path) -> None:
+    """SIGKILL leaves the supervisor no time to stop its processes: they notice and stop."""
+    import time
+
+    port = _free_port()
+    server = _serve(data_dir, port)
+    try:
+        _wait_healthy(server, port)
+        serving = _serving(server, port)
+        assert len(serving) == 2
+        server.kill()
+        server.wait()
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in serving):
+            assert time.monotonic() < deadline, "server processes outlived their supervisor"
+            time.sleep(0.2)
+        assert not _listening(port)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()

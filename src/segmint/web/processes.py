@@ -62,24 +62,30 @@ def bind(host: str, port: int) -> socket.socket:
 
 def _serve_one(host: str, port: int, options: dict[str, Any], started: Any) -> None:
     """One server process: its own socket, the app built from the environment; sets
-    ``started`` (an Event) once it serves."""
+    ``started`` (an Event) once it serves, and stops when the supervisor is gone (killed
+    with SIGKILL, it could not stop its processes itself)."""
+    import os
     import threading
 
     import uvicorn
 
+    supervisor = os.getppid()
     sock = bind(host, port)
     config = uvicorn.Config(
         "segmint.web.app:app_from_environment", factory=True, host=host, port=port, **options
     )
     server = uvicorn.Server(config)
 
-    def report() -> None:
-        while not server.started and not server.should_exit:
+    def watch() -> None:
+        while not server.should_exit:
+            if server.started and not started.is_set():
+                started.set()
+            if os.getppid() != supervisor:
+                logger.warning("the supervisor %s is gone; stopping", supervisor)
+                server.should_exit = True
             time.sleep(0.1)
-        if server.started:
-            started.set()
 
-    threading.Thread(target=report, daemon=True).start()
+    threading.Thread(target=watch, daemon=True).start()
     server.run(sockets=[sock])
 
 
