@@ -250,24 +250,10 @@ def _remove(folder: Path) -> None:
     folder.rmdir()
 
 
+# Customer IDs may hold "/" (ERP numbers like "CUST/0042", sent as %2F): both routes take the
+# rest of the path, the timeline's first so that ".../timeline" is not read as part of an ID.
 @router.get(
-    "/customers/{customer_id}",
-    response_model=CustomerOut,
-    responses=error_responses(401, 404, 503),
-)
-def get_customer(customer_id: str, request: Request, actor: ActorDep, db: DbDep) -> CustomerOut:
-    """One customer with its segments in every type."""
-    with db.read_session() as session:
-        found = customers.get_customer(
-            session=session, store=request.app.state.store, actor=actor, customer_id=customer_id
-        )
-        types = customers.list_types(session=session, actor=actor)
-        shared = shared_segments(session=session, actor=actor, vat_keys=[found.vat_key])
-    return _customer_out(found, types, shared)
-
-
-@router.get(
-    "/customers/{customer_id}/timeline",
+    "/customers/{customer_id:path}/timeline",
     response_model=list[HistoryOut],
     responses=error_responses(401, 404, 422, 503),
 )
@@ -298,3 +284,19 @@ def customer_timeline(
                 )
     rows.sort(key=lambda r: (r.at, r.id))
     return [HistoryOut.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/customers/{customer_id:path}",
+    response_model=CustomerOut,
+    responses=error_responses(401, 404, 503),
+)
+def get_customer(customer_id: str, request: Request, actor: ActorDep, db: DbDep) -> CustomerOut:
+    """One customer with its segments in every type."""
+    with db.read_session() as session:
+        found = customers.get_customer(
+            session=session, store=request.app.state.store, actor=actor, customer_id=customer_id
+        )
+        types = customers.list_types(session=session, actor=actor)
+        shared = shared_segments(session=session, actor=actor, vat_keys=[found.vat_key])
+    return _customer_out(found, types, shared)
