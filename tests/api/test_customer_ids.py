@@ -1,5 +1,6 @@
 """Customer IDs as ERPs write them, slashes included ("CUST/0042", sent as %2F): the customer,
-its timeline and an override of it are reachable through the API."""
+its timeline and an override of it are reachable through the API. And segment filters of
+several types at once (``segment_filter=<type id>:<name>``) on the list and the export."""
 
 from __future__ import annotations
 
@@ -41,3 +42,35 @@ def test_a_customer_id_with_slashes_is_reachable(sqlite_world: World, customer_i
     # Another organization still finds nothing under that ID.
     assert w.get("beta_manager", path).status_code == 404
     assert w.get("beta_manager", f"{path}/timeline").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["A", "x:A", ":A", "12:", "-1:A", "99999999999:A", "1 :A"])
+def test_a_malformed_segment_filter_is_a_422_naming_it(sqlite_world: World, value: str) -> None:
+    for path in ("/api/v1/customers", "/api/v1/customers/export"):
+        response = sqlite_world.get("acme_manager", path, params={"segment_filter": value})
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["fields"][0]["field"] == "segment_filter"
+        assert repr(value)[:20].strip("'") in body["message"]
+
+
+def test_segment_filters_of_two_types_keep_the_customers_in_both(sqlite_world: World) -> None:
+    w = sqlite_world
+    pareto, rfm = w.ids["pareto"], w.ids["rfm"]
+
+    def listed(**params: object) -> list[str]:
+        found = w.get("acme_manager", "/api/v1/customers", params={"limit": 500, **params})
+        assert found.status_code == 200, found.text
+        return [c["customer_id"] for c in found.json()["items"]]
+
+    only_a = listed(segment_type=pareto, segment="A")
+    champions = set(listed(segment_type=rfm, segment=["Champions", "Loyal"]))
+    both = listed(segment_filter=[f"{pareto}:A", f"{rfm}:Champions", f"{rfm}:Loyal"])
+    assert both == [c for c in only_a if c in champions] and 0 < len(both) < len(only_a)
+    # An unknown type is a 404, as segment_type's is; an unknown segment a 422 naming it.
+    assert (
+        w.get("acme_manager", "/api/v1/customers", params={"segment_filter": "999:A"}).status_code
+        == 404
+    )
+    unknown = w.get("acme_manager", "/api/v1/customers", params={"segment_filter": f"{pareto}:Z"})
+    assert unknown.status_code == 422 and "'Z'" in unknown.json()["message"]

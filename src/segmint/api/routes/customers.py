@@ -17,6 +17,7 @@ from segmint.assignments import service as assignments
 from segmint.assignments.export import neutralize, write_export
 from segmint.customers import service as customers
 from segmint.customers.service import MAX_PAGE, SORTS, Customer, CustomerQuery
+from segmint.errors import ValidationError
 from segmint.segments.models import SegmentType
 from segmint.segments.service import get_type
 from segmint.sharing.service import SharedSegment, shared_segments
@@ -70,6 +71,32 @@ def _customers_out(
     return result
 
 
+SegmentFilters = Annotated[
+    list[Annotated[str, Query(max_length=220)]],
+    Query(
+        max_length=50,
+        description="A segment of one type to keep, as `<type id>:<segment name>` "
+        "(`(none)`: no segment in that type); repeatable: segments of one type are alternatives, "
+        "and every type named must match.",
+    ),
+]
+
+
+def _segment_filters(values: list[str]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """``["12:Champions", "12:Loyal", "15:A"]`` as ``((12, ("Champions", "Loyal")), (15,
+    ("A",)))``."""
+    found: dict[int, list[str]] = {}
+    for value in values:
+        type_id, _, name = value.partition(":")
+        if not type_id.isdigit() or not name or not 1 <= int(type_id) <= 2_147_483_647:
+            raise ValidationError(
+                f"segment_filter {value[:60]!r}: write <segment type id>:<segment name>",
+                field="segment_filter",
+            )
+        found.setdefault(int(type_id), []).append(name)
+    return tuple((type_id, tuple(names)) for type_id, names in found.items())
+
+
 def _query(
     *,
     search: str | None,
@@ -78,6 +105,7 @@ def _query(
     sales_rep: list[str],
     segment_type: int | None,
     segment: list[str],
+    segment_filter: list[str],
     sort: str,
     order: str,
     limit: int,
@@ -90,6 +118,7 @@ def _query(
         sales_rep=tuple(sales_rep),
         segment_type=segment_type,
         segments=tuple(segment),
+        segment_filters=_segment_filters(segment_filter),
         sort=sort,
         order=order,  # type: ignore[arg-type]
         limit=limit,
@@ -110,6 +139,7 @@ def list_customers(
     sales_rep: Values = [],  # noqa: B006
     segment_type: OptionalIdQuery = None,
     segment: Values = [],  # noqa: B006
+    segment_filter: SegmentFilters = [],  # noqa: B006
     sort: Literal[SORTS] = "customer_id",  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -118,7 +148,8 @@ def list_customers(
     """Customers the caller may see, with their segments in every type (``segment`` is the
     default type's). Filter by branch, territory and sales rep (each repeatable), by segment of
     one type (``segment_type`` and one or more ``segment`` names; ``(none)`` for customers with
-    no segment), search ID, name and VAT number; sort by a customer field (ties by ID)."""
+    no segment) or of several (``segment_filter=<type id>:<name>``, repeatable), search ID, name
+    and VAT number; sort by a customer field (ties by ID)."""
     query = _query(
         search=search,
         branch=branch,
@@ -126,6 +157,7 @@ def list_customers(
         sales_rep=sales_rep,
         segment_type=segment_type,
         segment=segment,
+        segment_filter=segment_filter,
         sort=sort,
         order=order,
         limit=limit,
@@ -178,6 +210,7 @@ def export_customers(
     sales_rep: Values = [],  # noqa: B006
     segment_type: OptionalIdQuery = None,
     segment: Values = [],  # noqa: B006
+    segment_filter: SegmentFilters = [],  # noqa: B006
     sort: Literal[SORTS] = "customer_id",  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc",
 ) -> FileResponse:
@@ -192,6 +225,7 @@ def export_customers(
         sales_rep=sales_rep,
         segment_type=segment_type,
         segment=segment,
+        segment_filter=segment_filter,
         sort=sort,
         order=order,
         limit=MAX_PAGE,
