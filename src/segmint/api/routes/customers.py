@@ -20,7 +20,7 @@ from segmint.customers.service import MAX_PAGE, SORTS, Customer, CustomerQuery
 from segmint.errors import ValidationError
 from segmint.segments.models import SegmentType
 from segmint.segments.service import get_type
-from segmint.sharing.service import SharedSegment, shared_segments
+from segmint.sharing.service import SharedSegment, shared_segments, shared_types
 
 router = APIRouter(tags=["customers"])
 
@@ -216,7 +216,8 @@ def export_customers(
 ) -> FileResponse:
     """The current view of the customer list (same filters, search and sort; every page) as
     CSV or Excel: customer fields, then effective, automatic and manual segment, reason and
-    eligible sales for each segment type. Text cells that start with = + - @ are neutralized."""
+    eligible sales for each segment type, then the segment in each type a connected organization
+    shares (by VAT number). Text cells that start with = + - @ are neutralized."""
     store = request.app.state.store
     first_query = _query(
         search=search,
@@ -236,16 +237,30 @@ def export_customers(
             session=session, store=store, actor=actor, query=first_query
         )
         types = first.types
+        # Types connected organizations share with this one: their segment of each customer
+        # (matched by VAT number), one column per type, after the organization's own.
+        shared_with_us = [
+            (t.id, f"{t.name} ({t.owner_name}, shared)")
+            for t in shared_types(session=session, actor=actor)
+        ]
         header = ["customer_id", "name", "vat_number", "branch", "territory", "sales_rep"]
         for t in types:
             header += [
                 f"{t.name}: {column}"
                 for column in ("effective", "automatic", "manual", "reason", "eligible_sales")
             ]
+        header += [name for _, name in shared_with_us]
 
         def rows() -> Iterator[list[Any]]:
             page, offset = first, 0
             while page.items:
+                shared = (
+                    shared_segments(
+                        session=session, actor=actor, vat_keys=[c.vat_key for c in page.items]
+                    )
+                    if shared_with_us
+                    else {}
+                )
                 for c in page.items:
                     row = [c.customer_id, c.name, c.vat_number, c.branch, c.territory, c.sales_rep]
                     for t in types:
@@ -255,6 +270,8 @@ def export_customers(
                             if s
                             else [None] * 5
                         )
+                    theirs = {x.type_id: x.segment for x in shared.get(c.vat_key or "", ())}
+                    row += [theirs.get(type_id) for type_id, _ in shared_with_us]
                     yield [neutralize(v) for v in row]
                 offset += MAX_PAGE
                 if offset >= page.total:

@@ -1,15 +1,18 @@
 """Customer IDs as ERPs write them, slashes included ("CUST/0042", sent as %2F): the customer,
 its timeline and an override of it are reachable through the API. And segment filters of
-several types at once (``segment_filter=<type id>:<name>``) on the list and the export."""
+several types at once (``segment_filter=<type id>:<name>``) on the list and the export, and
+the segments connected organizations share, in the export too."""
 
 from __future__ import annotations
 
+import csv
+import io
 from urllib.parse import quote
 
 import pytest
 
 from segmint.customers.table import clear_tables
-from tests.api.conftest import World
+from tests.api.conftest import World, share_with_gamma
 
 
 @pytest.mark.parametrize("customer_id", ["CUST/0042", "/leading", "a//b/"])
@@ -74,3 +77,29 @@ def test_segment_filters_of_two_types_keep_the_customers_in_both(sqlite_world: W
     )
     unknown = w.get("acme_manager", "/api/v1/customers", params={"segment_filter": f"{pareto}:Z"})
     assert unknown.status_code == 422 and "'Z'" in unknown.json()["message"]
+
+
+def test_the_export_has_a_column_per_shared_type(world: World) -> None:
+    type_id = share_with_gamma(world)
+    owner = {
+        c["vat_key"]: next(s["effective"] for s in c["segments"] if s["type_id"] == type_id)
+        for c in world.get("acme_manager", "/api/v1/customers", params={"limit": 500}).json()[
+            "items"
+        ]
+    }
+    listed = {
+        c["customer_id"]: [s["segment"] for s in c["shared_segments"]]
+        for c in world.get("gamma_rep", "/api/v1/customers").json()["items"]
+    }
+    exported = world.get("gamma_rep", "/api/v1/customers/export", params={"format": "csv"})
+    assert exported.status_code == 200, exported.text
+    reader = csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig")))
+    column = "ACME Partners (Acme, shared)"
+    assert reader.fieldnames is not None and reader.fieldnames[-1] == column
+    rows = {r["customer_id"]: r[column] for r in reader}
+    assert rows == {k: (v[0] if v else "") for k, v in listed.items()}
+    assert rows["G2"] == owner["BE0400000002"] == "A" and rows["G4"] == ""
+    assert "partner secret" not in exported.text  # the owner's reason stays the owner's
+    # An organization without a connection gets no such column.
+    beta = world.get("beta_admin", "/api/v1/customers/export", params={"format": "csv"}).text
+    assert "shared)" not in beta
