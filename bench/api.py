@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -150,9 +151,10 @@ def serve(folder: Path, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children (the server's worker processes), from /proc."""
-    total = 0.0
+def _process_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of a process and of each of its children (the server processes), from
+    /proc."""
+    found = {}
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -162,10 +164,15 @@ def _cpu_seconds(pid: int) -> float:
     for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            found[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children, from /proc."""
+    return sum(_process_cpu(pid).values())
 
 
 def settle(server: subprocess.Popen, limit: float = 180.0) -> float:
@@ -216,6 +223,7 @@ def load(scenario: str, port: int, token: str, rfm_id: int, seconds: int, pages:
         "BENCH_PAGES": str(pages),
     }
     locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or "locust"
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
             locust,
@@ -239,9 +247,12 @@ def load(scenario: str, port: int, token: str, rfm_id: int, seconds: int, pages:
         env=env,
         check=False,
     )
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
     with open(f"{prefix}_stats.csv") as handle:
         row = next(r for r in csv.DictReader(handle) if r["Name"] == scenario)
     return {
+        "client_ms": client / max(int(row["Request Count"]), 1) * 1000,
         "requests": int(row["Request Count"]),
         "failures": int(row["Failure Count"]),
         "rps": float(row["Requests/s"]),
@@ -281,9 +292,16 @@ def main(argv: list[str] | None = None) -> int:
                 warm_insights(port, token, rfm_id)
             # A short warm-up (first connections, DuckDB's caches), then the measured run.
             load(scenario, port, token, rfm_id, 5, args.customers // 50)
+            before = _process_cpu(server.pid)
             results[scenario] = load(
                 scenario, port, token, rfm_id, args.seconds, args.customers // 50
             )
+            after = _process_cpu(server.pid)
+            used = sorted((after[p] - before.get(p, 0.0) for p in after), reverse=True)
+            r = results[scenario]
+            r["cpu_ms"] = sum(used) / max(r["requests"], 1) * 1000
+            r["busiest"] = used[0] / max(sum(used), 1e-9) if used else 0.0
+            r["cores"] = sum(used) / args.seconds
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -305,6 +323,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{scenario:<10} {f'{rate}/s p99<={p99:.0f}':>14} {r['rps']:>11.1f} {r['p50']:>8.0f} "
             f"{r['p99']:>8.0f} {r['failures']:>7}  {'yes' if met else 'NO'} "
             f"(p99 {r['p99'] / p99:.2f}x the target)"
+        )
+    print(
+        "\nCPU: the server's (every process) per request, cores it used, its busiest "
+        "process's share; the load generator's (locust) per request"
+    )
+    for scenario, r in results.items():
+        print(
+            f"{scenario:<10} server {r['cpu_ms']:>5.1f} ms/request  {r['cores']:.2f} cores  "
+            f"busiest process {r['busiest']:.0%}   locust {r['client_ms']:.1f} ms/request"
         )
     return status
 

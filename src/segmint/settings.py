@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         return self.metadata_url or f"sqlite:///{self.data_dir / 'segmint.sqlite'}"
 
     @property
+    def shared_cache_dir(self) -> Path:
+        """Where the server processes of this machine share computed insights
+        (``segmint serve --workers N``); emptied when the server starts."""
+        return self.data_dir / "cache" / "insights"
+
+    @property
     def rejects_dir(self) -> Path:
         return self.data_dir / "rejects"
 

@@ -115,15 +115,38 @@ def problem_response(
         correlation_id=cid,
     )
     if wants_html(request):
-        templates = request.app.state.templates
-        return templates.TemplateResponse(
+        page = _error_page(request, status, body)
+        page.headers.update(headers)
+        return page
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _error_page(request: Request, status: int, body: Problem) -> Response:
+    """The error as a page, with the layout of a logged-in user (menu, bell, logout) when the
+    request carries a valid session; a plain page when it does not, or when finding that out
+    fails too (the database is what failed)."""
+    from segmint.api.security import find_identity
+    from segmint.web.session import render
+
+    context = {"problem": body}
+    try:
+        identity = find_identity(request)
+        if identity is not None and getattr(request.state, "via_token", False):
+            identity = None  # an API client asking for HTML: no browser session to show
+        return render(
             request,
             "error.html",
-            {"title": f"{status}", "problem": body},
+            identity=identity,
+            title=f"{status}",
             status_code=status,
-            headers=headers,
+            **context,
         )
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    except Exception:
+        log.warning("error page without the layout's user", exc_info=True)
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", {"title": f"{status}", **context}, status_code=status
+    )
 
 
 def _domain(request: Request, exc: SegmintError) -> Response:

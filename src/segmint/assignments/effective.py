@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from segmint.assignments.models import ManualOverride
 from segmint.assignments.results import LoadedResult, empty_result, load_result, rows_at
+from segmint.metadata.database import core_rows
 
 _IN_CHUNK = 5_000  # keys per IN (...) list: far below SQLite's limit of bound values
 
@@ -58,13 +59,13 @@ def overrides_of(
     """``(type id, customer key) -> Override`` of the types, for ``keys`` only when given."""
     types = {"type_ids": list(type_ids)}
     if keys is None:
-        rows = session.execute(_OVERRIDES, types).all()
+        rows = core_rows(session, _OVERRIDES, types)
     else:
         wanted = sorted(set(keys))
         rows = []
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i : i + _IN_CHUNK]
-            rows += session.execute(_OVERRIDES_OF_KEYS, {**types, "keys": chunk}).all()
+            rows += core_rows(session, _OVERRIDES_OF_KEYS, {**types, "keys": chunk})
     return {(t, k): Override(k, s, r, b, a) for t, k, s, r, b, a in rows}
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from segmint.assignments.models import RunChanges, RunResult
+from segmint.metadata.database import core_rows
 
 #: What a run result holds per customer, in this order; amounts (``eligible_sales``,
 #: ``share_before``) as whole 1/10000 units, as :class:`~segmint.metadata.base.Amount` stores.
@@ -295,6 +296,22 @@ class LoadedResult(SortedKeys):
         super().__init__(table)
         self.run_id = run_id
 
+    @functools.cached_property
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every column but the key as numpy (nullable ones as object arrays of Python values),
+        for taking a few rows at a time without Arrow's per-call costs."""
+        found = {}
+        for name in RESULT_COLUMNS[1:]:
+            column = self.table.column(name)
+            if column.null_count:
+                found[name] = np.array(column.to_pylist(), dtype=object)
+            else:
+                found[name] = column.to_numpy()
+        return found
+
+
+_EMPTY = LoadedResult(-1, RESULT_SCHEMA.empty_table())
+
 
 @dataclass(frozen=True)
 class LoadedChanges:
@@ -328,6 +345,11 @@ _RESULT_TOKEN = select(RunResult.token).where(
 )
 
 
+_RESULT_TOKENS = select(RunResult.run_id, RunResult.token).where(
+    RunResult.run_id.in_(bindparam("run_ids", expanding=True)), RunResult.part == 0
+)
+
+
 def load_result(session: Session, run_id: int | None) -> LoadedResult | None:
     """A run's result, from memory when this process read it before; None when the run has
     none (not succeeded, or pruned)."""
@@ -336,6 +358,20 @@ def load_result(session: Session, run_id: int | None) -> LoadedResult | None:
     token = session.scalar(_RESULT_TOKEN, {"run_id": run_id})
     if token is None:
         return None
+    return _cached_or_read(session, run_id, token)
+
+
+def load_results(session: Session, run_ids: Iterable[int | None]) -> dict[int, LoadedResult]:
+    """:func:`load_result` of several runs with one query for their tokens: ``run id ->
+    result`` for the runs that have one."""
+    wanted = sorted({r for r in run_ids if r is not None})
+    if not wanted:
+        return {}
+    tokens = core_rows(session, _RESULT_TOKENS, {"run_ids": wanted})
+    return {run_id: _cached_or_read(session, run_id, token) for run_id, token in tokens}
+
+
+def _cached_or_read(session: Session, run_id: int, token: str) -> LoadedResult:
     cached = _RESULTS.get((run_id, token))
     if cached is not None:
         return cached
@@ -348,7 +384,8 @@ def load_result(session: Session, run_id: int | None) -> LoadedResult | None:
 
 
 def empty_result() -> LoadedResult:
-    return LoadedResult(-1, RESULT_SCHEMA.empty_table())
+    """The result of a type that has none (one object: it is never changed)."""
+    return _EMPTY
 
 
 def load_type_changes(session: Session, type_id: int) -> list[LoadedChanges]:
@@ -402,10 +439,15 @@ def amount(units: int | None) -> Decimal | None:
 
 def rows_at(result: LoadedResult, rows: Sequence[int]) -> list[dict[str, Any]]:
     """The result's rows at these indices as dicts, amounts as decimals."""
-    if not rows:
+    if not len(rows):
         return []
-    taken = result.table.take(pa.array(rows, pa.int64()))
-    columns = {name: taken.column(name).to_pylist() for name in RESULT_COLUMNS}
+    at = np.asarray(rows, dtype=np.int64)
+    columns = {"customer_key": result.keys.take(pa.array(at)).to_pylist()}
+    for name, values in result.columns.items():
+        columns[name] = values[at].tolist()
     for name in ("eligible_sales", "share_before"):
         columns[name] = [amount(v) for v in columns[name]]
-    return [{name: columns[name][i] for name in RESULT_COLUMNS} for i in range(taken.num_rows)]
+    return [
+        dict(zip(RESULT_COLUMNS, values, strict=True))
+        for values in zip(*columns.values(), strict=True)
+    ]

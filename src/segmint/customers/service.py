@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from segmint.accounts.actor import Actor
 from segmint.accounts.models import Organization
 from segmint.assignments.service import EffectiveSegment, effective_segment_keys
-from segmint.customers.segments import effective_segments_of
-from segmint.customers.table import TABLES
+from segmint.customers.segments import effective_segments_at
+from segmint.customers.table import TABLES, CustomerTable
 from segmint.errors import NotFound, ValidationError
 from segmint.segments.models import SegmentType
 from segmint.segments.service import get_type, list_types
@@ -229,29 +229,20 @@ def list_customers(
     if mask is not None:
         order = order[mask[order]]
     page = order[query.offset : query.offset + query.limit]
-    items = _with_segments(session, types, table.rows(page))
+    items = _with_segments(session, types, table, page)
     return CustomerPage(
         total=len(order), limit=query.limit, offset=query.offset, items=items, types=types
     )
 
 
-def _with_segments(session: Session, types: list[SegmentType], rows: list[tuple]) -> list[Customer]:
-    """Customers from their records (:data:`~segmint.customers.table.COLUMNS` order) with their
-    effective segment in every type: one metadata query for the page."""
-    by_vat = [(t.id, t.identity == "vat") for t in types]  # read the ORM attributes once
-    ids, vats = [row[0] for row in rows], [row[3] for row in rows]
-    keys = {type_id: sorted({k for k in (vats if vat else ids) if k}) for type_id, vat in by_vat}
-    found = effective_segments_of(session=session, types=types, keys=keys) if rows else {}
-    return [
-        Customer(
-            *row,
-            segments={
-                type_id: found.get((type_id, k)) if (k := row[3] if vat else row[0]) else None
-                for type_id, vat in by_vat
-            },
-        )
-        for row in rows
-    ]
+def _with_segments(
+    session: Session, types: list[SegmentType], table: CustomerTable, positions: np.ndarray
+) -> list[Customer]:
+    """The customers at ``positions`` of the table, with their effective segment in every
+    type."""
+    rows = table.rows(positions)
+    segments = effective_segments_at(session=session, types=types, table=table, positions=positions)
+    return [Customer(*row, segments=found) for row, found in zip(rows, segments, strict=True)]
 
 
 def dimension_values(*, session: Session, store: Any, actor: Actor) -> dict[str, list[str]]:
@@ -270,14 +261,13 @@ def get_customer(*, session: Session, store: Any, actor: Actor, customer_id: str
     if not customer_id or len(customer_id) > 200 or "\x00" in customer_id:
         raise NotFound(f"no customer {customer_id[:40]!r} in this organization")
     restriction = rep_restriction(session, actor)
-    rows = []
     if restriction is not None:
         table = TABLES.get(store, actor.org_slug)
         mask = table.equal_mask("customer_id", customer_id)
         if restriction is not False:
             mask &= table.equal_mask("sales_rep", restriction)
-        rows = table.rows(np.flatnonzero(mask)[:1])
-    if not rows:
+        positions = np.flatnonzero(mask)[:1]
+    if restriction is None or not len(positions):
         raise NotFound(f"no customer {customer_id!r} in this organization")
     types = list_types(session=session, actor=actor)
-    return _with_segments(session, types, rows[:1])[0]
+    return _with_segments(session, types, table, positions)[0]

@@ -18,6 +18,7 @@ comparisons (dimensions, the rep rule, segment keys) are Arrow masks; search run
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -48,6 +49,9 @@ class CustomerTable:
     def __init__(self, table: pa.Table) -> None:
         self.table = table.combine_chunks()
         self._orders: dict[tuple[str, str], np.ndarray] = {}
+        self._matches: weakref.WeakKeyDictionary[Any, dict[str, np.ndarray]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -66,6 +70,24 @@ class CustomerTable:
             found.setflags(write=False)
             with self._lock:
                 found = self._orders.setdefault(key, found)
+        return found
+
+    def matches(self, result: Any, column: str) -> np.ndarray:
+        """For every record, the row of ``result`` (a run result,
+        :class:`~segmint.assignments.results.SortedKeys`) whose key is the record's ``column``
+        (``customer_id``, or ``vat_key`` for a VAT-based type), -1 where there is none.
+
+        Computed once per result (a hash join in Arrow, ~10 ms at 100k customers) and kept
+        while the result is: a page of the list then finds its rows by indexing (what
+        probing 50 keys per type on every request cost was a tenth of the request)."""
+        with self._lock:
+            found = self._matches.get(result, {}).get(column)
+        if found is None:
+            rows = pc.index_in(self.table[column], value_set=result.keys)
+            found = pc.fill_null(rows, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            found.setflags(write=False)
+            with self._lock:
+                found = self._matches.setdefault(result, {}).setdefault(column, found)
         return found
 
     def equal_mask(self, column: str, value: str) -> np.ndarray:

@@ -9,6 +9,12 @@ definition and the runs, whose snapshots never change once finished. So nothing 
 invalidated by hand: after an import or an edit the key is different, the old entry is simply
 never asked for again and ages out of the LRU.
 
+With several server processes (``segmint serve --workers N``) each would compute every answer
+once for itself; :meth:`InsightsCache.share` adds a second level that the processes of one
+machine share, a :mod:`diskcache` directory in the data directory (SQLite and files, safe across
+processes), under a digest of the key and the metadata database's URL. It is only ever a cache:
+if it cannot be read or written, the answer is computed as without it.
+
 Concurrent requests for the same key compute it once: the first computes, the others wait for
 its answer (at 10 requests/s on a page that takes a few hundred milliseconds to compute, several
 identical requests arrive while the first is still running). At most ``computing`` answers are
@@ -21,10 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -35,6 +43,9 @@ from segmint.segments.models import SegmentType
 from segmint.store import SalesStore
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+#: What the shared level may hold on disk; least recently used answers go first.
+SHARED_BYTES = 256 * 1024 * 1024
 
 
 class InsightsCache:
@@ -47,8 +58,67 @@ class InsightsCache:
         self._pending: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
         self._computing = threading.BoundedSemaphore(computing)
+        self._shared: Any = None  # a diskcache.Cache, see share()
+        self._scope = ""
         self.hits = 0
         self.misses = 0
+        self.shared_hits = 0
+
+    def share(self, directory: Path | None, *, scope: str = "") -> None:
+        """Keep answers in ``directory`` too, for the other processes of this machine (None:
+        stop). ``scope`` (the metadata database's URL) is part of every shared key: two
+        databases never see each other's answers even in one directory."""
+        import diskcache
+
+        with self._lock:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
+            if directory is not None:
+                try:
+                    self._shared = diskcache.Cache(
+                        str(directory),
+                        size_limit=SHARED_BYTES,
+                        eviction_policy="least-recently-used",
+                    )
+                except Exception:  # unusable directory: each process keeps its own answers
+                    logger.warning(
+                        "cannot use %s for the shared insights cache", directory, exc_info=True
+                    )
+            self._scope = scope
+
+    def _shared_key(self, key: Hashable) -> str:
+        return hashlib.sha256(repr((self._scope, key)).encode()).hexdigest()
+
+    def _from_shared(self, key: Hashable) -> Any | None:
+        shared = self._shared
+        if shared is None:
+            return None
+        try:
+            value = shared.get(self._shared_key(key))
+        except Exception:  # a cache: a broken entry or directory must not fail the request
+            logger.warning("could not read the shared insights cache", exc_info=True)
+            return None
+        if value is not None:
+            with self._lock:
+                self.shared_hits += 1
+                self._remember(key, value)
+        return value
+
+    def _to_shared(self, key: Hashable, value: Any) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        try:
+            shared.set(self._shared_key(key), value)
+        except Exception:
+            logger.warning("could not write the shared insights cache", exc_info=True)
+
+    def _remember(self, key: Hashable, value: Any) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
 
     def get(self, key: Hashable) -> Any | None:
         """The cached answer for ``key``, or None (nothing is computed)."""
@@ -57,7 +127,7 @@ class InsightsCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return self._entries[key]
-        return None
+        return self._from_shared(key)
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The cached answer for ``key``, else ``compute()``'s (stored unless it raises)."""
@@ -74,8 +144,11 @@ class InsightsCache:
         if pending is not None:
             return pending.result()  # someone else is computing it; an error reaches us too
         try:
-            with self._computing:
-                value = compute()
+            value = self._from_shared(key)
+            if value is None:
+                with self._computing:
+                    value = compute()
+                self._to_shared(key, value)
         except BaseException as error:
             with self._lock:
                 del self._pending[key]
@@ -83,17 +156,16 @@ class InsightsCache:
             raise
         with self._lock:
             del self._pending[key]
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            self._remember(key, value)
         mine.set_result(value)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self.hits = self.misses = 0
+            self.hits = self.misses = self.shared_hits = 0
+            if self._shared is not None:
+                self._shared.clear()
 
     def __len__(self) -> int:
         with self._lock:

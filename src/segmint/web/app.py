@@ -24,6 +24,7 @@ from segmint import __version__
 from segmint.api import problems
 from segmint.api.limits import BodyLimitMiddleware
 from segmint.api.router import api_router
+from segmint.insights.cache import CACHE as INSIGHTS_CACHE
 from segmint.insights.lines import LINE_INDEXES
 from segmint.settings import Settings
 from segmint.store import SalesStore, StoreBusy
@@ -170,6 +171,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     upgrade(db)
     app.state.db = db
     LINE_INDEXES.warm(app.state.store, _organizations_with_rfm_types(db))
+    if settings.web_workers > 1:  # one of several processes: share computed insights
+        INSIGHTS_CACHE.share(
+            settings.shared_cache_dir,
+            scope=f"{__version__} {settings.metadata_database_url}",
+        )
     worker = None
     if settings.worker_in_process:
         worker = WorkerThread(make_worker(settings, db, store=app.state.store))
@@ -180,6 +186,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if worker is not None:
             worker.stop()
+        INSIGHTS_CACHE.share(None)
         db.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Annotated
 
@@ -52,8 +53,8 @@ def _run(settings: Settings) -> None:
     if settings.web_workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
         return
-    # Several processes: uvicorn starts each one and it builds its app from the environment,
-    # so what the command line changed goes there first. The database is migrated once, here,
+    # Several processes: each builds its app from the environment, so what the command line
+    # changed goes there first. The database is migrated once, here,
     # before any of them starts.
     from segmint.metadata.database import Database
     from segmint.metadata.migrate import upgrade
@@ -63,11 +64,18 @@ def _run(settings: Settings) -> None:
         upgrade(db)
     finally:
         db.dispose()
+    # What the processes of an earlier server shared may come from another version of Segmint.
+    shutil.rmtree(settings.shared_cache_dir, ignore_errors=True)
     os.environ.update(
         SEGMINT_HOST=settings.host,
         SEGMINT_PORT=str(settings.port),
         SEGMINT_WEB_WORKERS=str(settings.web_workers),
     )
+    from segmint.web import processes
+
+    if processes.supported():  # a listening socket per process: connections spread evenly
+        processes.serve(host=settings.host, port=settings.port, count=settings.web_workers)
+        return
     uvicorn.run(
         "segmint.web.app:app_from_environment",
         factory=True,
@@ -83,7 +91,11 @@ def serve_command(
     """Start the web app."""
     settings = _settings(host, port, workers)
     Console().print(f"Segmint at [bold]{_url(settings)}[/bold]  (Ctrl-C to stop)")
-    _run(settings)
+    try:
+        _run(settings)
+    except SegmintError as exc:
+        Console(stderr=True).print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def _load_demo_data(settings: Settings, console: Console) -> None:

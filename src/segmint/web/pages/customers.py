@@ -630,20 +630,15 @@ def _sort_link(params: ListParams, column: str) -> dict[str, str]:
     }
 
 
-def _export_url(params: ListParams, segments: Mapping[int, tuple[str, ...]]) -> str | None:
-    """The REST API's export of this view (every page), or None when the view filters by
-    segments of several types, which the API cannot express."""
-    filters = [(t, names) for t, names in segments.items() if names]
-    if len(filters) > 1:
-        return None
+def _export_url(params: ListParams, segments: Mapping[int, tuple[str, ...]]) -> str:
+    """The REST API's export of this view (every page)."""
     items: list[tuple[str, str]] = []
     if params.q:
         items.append(("search", params.q))
     for name in customers.DIMENSIONS:
         items += [(name, v) for v in getattr(params, name)]
-    if filters:
-        items.append(("segment_type", str(filters[0][0])))
-        items += [("segment", s) for s in filters[0][1]]
+    for type_id, names in segments.items():
+        items += [("segment_filter", f"{type_id}:{name}") for name in names]
     items += [("sort", params.sort), ("order", params.order)]
     return "/api/v1/customers/export?" + urlencode(items)
 
