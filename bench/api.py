@@ -9,6 +9,9 @@ database with an admin, a Pareto and an RFM type that have run; starts ``segmint
 the insights line index at start), then drives it with locust (headless) at each scenario's
 rate:
 
+Requests arrive as a Poisson process at each scenario's rate (bench/locustfile.py says why;
+``--burst`` sends the rate as one burst a second instead):
+
 * customers: ``GET /api/v1/customers?limit=50&offset=…&sort=name`` at 50 requests/s;
 * insights: ``GET /api/v1/segment-types/{rfm}/insights?territory=…&brand=…`` (two dimension
   filters, drawn from 10 x 12 combinations) at 10 requests/s.
@@ -212,7 +215,9 @@ def warm_insights(port: int, token: str, rfm_id: int) -> None:
     )
 
 
-def load(scenario: str, port: int, token: str, rfm_id: int, seconds: int, pages: int) -> dict:
+def load(
+    scenario: str, port: int, token: str, rfm_id: int, seconds: int, pages: int, burst: bool
+) -> dict:
     rate, _ = TARGETS[scenario]
     prefix = DATA / f"locust-{scenario}"
     env = {
@@ -221,6 +226,7 @@ def load(scenario: str, port: int, token: str, rfm_id: int, seconds: int, pages:
         "BENCH_SCENARIO": scenario,
         "BENCH_RFM_TYPE": str(rfm_id),
         "BENCH_PAGES": str(pages),
+        "BENCH_BURST": "1" if burst else "0",
     }
     locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or "locust"
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -280,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         "(measures cached answers only; without it, about a quarter of the measured requests "
         "are first requests of a combination)",
     )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="every user sends at the same instant each second (locust's constant_throughput "
+        "with users started together): the rate as one burst a second, instead of Poisson "
+        "arrivals",
+    )
     args = parser.parse_args(argv)
     folder, token, rfm_id = prepare(args.customers, args.lines)
     port = free_port()
@@ -291,10 +304,10 @@ def main(argv: list[str] | None = None) -> int:
             if scenario == "insights" and args.warm:
                 warm_insights(port, token, rfm_id)
             # A short warm-up (first connections, DuckDB's caches), then the measured run.
-            load(scenario, port, token, rfm_id, 5, args.customers // 50)
+            load(scenario, port, token, rfm_id, 5, args.customers // 50, args.burst)
             before = _process_cpu(server.pid)
             results[scenario] = load(
-                scenario, port, token, rfm_id, args.seconds, args.customers // 50
+                scenario, port, token, rfm_id, args.seconds, args.customers // 50, args.burst
             )
             after = _process_cpu(server.pid)
             used = sorted((after[p] - before.get(p, 0.0) for p in after), reverse=True)
@@ -307,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(timeout=30)
     print(
         f"\nAPI load, {args.customers:,} customers, {args.lines:,} sales lines, "
-        f"{args.seconds} s each, {args.workers} server process(es)"
+        f"{args.seconds} s each, {args.workers} server process(es), "
+        f"{'one burst a second' if args.burst else 'Poisson arrivals'}"
         f"{', insights cache warmed' if args.warm else ''}"
     )
     print(

@@ -1,8 +1,11 @@
 """Locust users for ``python -m bench api``: one scenario per run, chosen by BENCH_SCENARIO.
 
-Each user waits so that it sends one request per second (``constant_throughput(1)``); the
-benchmark starts as many users as the target rate, so the offered load is fixed (an open-ish
-model: a slow answer does not lower the rate the other users send at).
+Each user sends one request per second on average, the gaps drawn from an exponential
+distribution (``poisson(1)``), and starts at a random moment of the first second; the benchmark
+starts as many users as the target rate, so requests arrive as a Poisson process at that rate,
+as independent clients' requests do. (``constant_throughput(1)``, used before, fired every
+user's request in the same instant each second, since locust starts users in one batch: a burst
+of 50 simultaneous requests once a second, not 50 requests per second; ``--burst`` keeps it.)
 
 The users are locust's ``FastHttpUser`` (geventhttpclient): the load generator runs on the same
 2 cores as the server, and every millisecond of CPU it spends per request is taken from the
@@ -14,7 +17,8 @@ from __future__ import annotations
 import os
 import random
 
-from locust import FastHttpUser, constant_throughput, task
+import gevent
+from locust import FastHttpUser, constant_throughput, poisson, task
 
 TOKEN = os.environ["BENCH_TOKEN"]
 SCENARIO = os.environ["BENCH_SCENARIO"]
@@ -24,9 +28,16 @@ TERRITORIES = [f"T{i}" for i in range(10)]
 BRANDS = [f"Brand{i}" for i in range(12)]
 
 
+BURST = os.environ.get("BENCH_BURST") == "1"
+
+
 class ApiUser(FastHttpUser):
-    wait_time = constant_throughput(1)
+    wait_time = constant_throughput(1) if BURST else poisson(1)
     default_headers = {"Authorization": f"Bearer {TOKEN}"}  # noqa: RUF012 - locust's API
+
+    def on_start(self) -> None:
+        if not BURST:
+            gevent.sleep(random.random())  # users start spread over a second, not all at once
 
     @task
     def request(self) -> None:
