@@ -119,26 +119,18 @@ def test_unreadable_sources(sales_csv: Path, tmp_path: Path) -> None:
     assert unmapped.exit_code == 2 and "document_id" in unmapped.output
 
 
-@pytest.fixture
-def cli_spark_session(spark_session):
-    """The suite's Spark session, which the CLI's ``getOrCreate()`` picks up; its settings are
-    put back afterwards. (The CLI sets ``spark.sql.shuffle.partitions`` to 8 on the session it
-    gets; left so, every later Spark test of the session ran with 8 shuffle partitions instead
-    of the fixture's 2, roughly doubling their time on this 2-core machine.)"""
-    before = spark_session.conf.get("spark.sql.shuffle.partitions")
-    yield spark_session
-    spark_session.conf.set("spark.sql.shuffle.partitions", before)
-
-
 @pytest.mark.spark
-def test_abc_on_spark_reads_the_csv_itself(
-    cli_spark_session, sales_csv: Path, tmp_path: Path
-) -> None:
+def test_abc_on_spark_reads_the_csv_itself(spark_session, sales_csv: Path, tmp_path: Path) -> None:
+    before = spark_session.conf.get("spark.sql.shuffle.partitions")
     out = tmp_path / "abc.parquet"
     result = invoke("abc", sales_csv, *MAP, *PERIOD, "--engine", "spark", "-o", out)
     assert result.exit_code == 0, result.output
     got = {r["customer_key"]: r["tier"] for r in duckdb.read_parquet(str(out)).pl().to_dicts()}
     assert got == {"c1": "A", "c2": "B", "c3": "C"}  # as on DuckDB, above
+    # The CLI ran on the session that was already there and left its settings alone (it set 8
+    # shuffle partitions on it before, which doubled every later Spark test's time here, and
+    # would override a cluster's own setting).
+    assert spark_session.conf.get("spark.sql.shuffle.partitions") == before == "2"
 
 
 def test_abc_by_vat_with_a_customers_file(sales_csv: Path, tmp_path: Path) -> None:
@@ -192,3 +184,28 @@ def test_unknown_engine_is_refused(sales_csv: Path) -> None:
     result = invoke("abc", sales_csv, *MAP, *PERIOD, "--engine", "postgres://x")
     assert result.exit_code == 2
     assert "spark://HOST:PORT" in " ".join(result.output.split())
+
+
+@pytest.mark.spark
+def test_a_new_spark_session_takes_our_defaults_unless_spark_submit_set_them() -> None:
+    """In a process of its own (no session yet): 8 shuffle partitions by default, the value of
+    ``spark-submit --conf`` when one is given."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from segmint.analysis.sources import spark_session\n"
+        "s = spark_session()\n"
+        "print('partitions', s.conf.get('spark.sql.shuffle.partitions'))\n"
+        "s.stop()\n"
+    )
+    for submit, expected in ((None, "8"), ("--conf spark.sql.shuffle.partitions=64", "64")):
+        env = {k: v for k, v in os.environ.items() if k != "PYSPARK_SUBMIT_ARGS"}
+        if submit:
+            env["PYSPARK_SUBMIT_ARGS"] = f"{submit} pyspark-shell"
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert f"partitions {expected}" in out.stdout, (submit, out.stdout, out.stderr[-1000:])

@@ -117,10 +117,21 @@ def spark_session(master: str | None = None) -> Any:
     builder = SparkSession.builder.appName("segmint")
     if master and master.startswith("sc://"):
         return builder.remote(master).getOrCreate()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        # Someone else made it (a notebook, an application that calls Segmint, tests): its
+        # settings are theirs. getOrCreate() would have overwritten them with ours.
+        return active
     if master:
         builder = builder.master(master)
-    return (
-        builder.config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "8")
-        .getOrCreate()
-    )
+    from pyspark import SparkConf, SparkContext
+
+    # Defaults for a session of our own, unless spark-submit --conf or spark-defaults.conf set
+    # them: 8 shuffle partitions suit one machine, a cluster's own setting wins. (SparkConf
+    # reads those from the JVM, so the gateway is started first.)
+    SparkContext._ensure_initialized()
+    given = SparkConf()
+    for key, value in (("spark.ui.enabled", "false"), ("spark.sql.shuffle.partitions", "8")):
+        if not given.contains(key):
+            builder = builder.config(key, value)
+    return builder.getOrCreate()
