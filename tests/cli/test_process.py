@@ -93,6 +93,19 @@ def _serving(server: subprocess.Popen, port: int) -> dict[str, set[str]]:
     return found
 
 
+def _wait_serving(server: subprocess.Popen, port: int, count: int = 2) -> dict[str, set[str]]:
+    """Wait until ``count`` processes listen (each starts listening once its app has started,
+    which under load takes a while after the first answers)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(found := _serving(server, port)) != count:
+        assert time.monotonic() < deadline, f"{len(found)} processes listen, not {count}"
+        assert server.poll() is None
+        time.sleep(0.2)
+    return found
+
+
 def _wait_healthy(server: subprocess.Popen, port: int) -> None:
     import json
     import time
@@ -136,8 +149,7 @@ def test_serve_with_two_workers_spreads_connections_and_replaces_a_dead_process(
     connections: list[http.client.HTTPConnection] = []
     try:
         _wait_healthy(server, port)
-        serving = _serving(server, port)
-        assert len(serving) == 2, serving
+        serving = _wait_serving(server, port)
         first, second = serving.values()
         assert len(first) == len(second) == 1 and first != second  # a socket each
 
@@ -207,8 +219,7 @@ def test_server_processes_stop_when_the_supervisor_is_killed(data_dir: Path) -> 
     server = _serve(data_dir, port)
     try:
         _wait_healthy(server, port)
-        serving = _serving(server, port)
-        assert len(serving) == 2
+        serving = _wait_serving(server, port)
         server.kill()
         server.wait()
         deadline = time.monotonic() + 30
